@@ -1,0 +1,46 @@
+"""Sources: where accelerated data comes from, one module per kind of ``from:``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from airflow_provider_accel.exceptions import SpicepodError
+from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.file import FileSource
+
+if TYPE_CHECKING:
+    from airflow_provider_accel.spicepod.model import Dataset
+
+#: Source classes in match order (the first that accepts a ``from:`` wins; FileSource is the fallback
+#: for plain paths and must stay last).
+SOURCE_CLASSES: list[type[Source]] = [FileSource]
+
+
+def source_class_for(from_: str) -> type[Source] | None:
+    """The source class that reads ``from_``, or ``None`` when no source accepts it."""
+    return next((cls for cls in SOURCE_CLASSES if cls.accepts(from_)), None)
+
+
+def source_for(dataset: Dataset) -> Source:
+    """Build the source that reads ``dataset``; a clear error when its ``from:`` is not supported."""
+    cls = source_class_for(dataset.from_)
+    if cls is None:
+        prefixes = sorted({p for c in SOURCE_CLASSES for p in c.prefixes})
+        raise SpicepodError(
+            f"Dataset {dataset.name}: field 'from' {dataset.from_!r} is not a supported source. "
+            f"Supported prefixes: {', '.join(prefixes)} (or a local path).",
+            dataset=dataset.name,
+            field="from",
+        )
+    return cls(dataset)
+
+
+__all__ = [
+    "SOURCE_CLASSES",
+    "ScanRequest",
+    "Source",
+    "SourceCapabilities",
+    "SourceScan",
+    "source_class_for",
+    "source_for",
+]

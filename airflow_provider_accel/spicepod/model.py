@@ -1,0 +1,148 @@
+"""Typed model of the part of a Spice.ai ``spicepod.yaml`` this provider reads.
+
+Objects here are immutable and already validated: :mod:`airflow_provider_accel.spicepod.loader`
+builds them from YAML and rejects every invalid value with a :class:`SpicepodError` that names the
+dataset, the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class RefreshMode(StrEnum):
+    FULL = "full"
+    APPEND = "append"
+    CHANGES = "changes"
+    CACHING = "caching"
+    DISABLED = "disabled"
+
+
+#: Modes an on-demand refresh (API, DAG run conf, trigger form) may ask for.
+ON_DEMAND_MODES: tuple[RefreshMode, ...] = (RefreshMode.FULL, RefreshMode.APPEND)
+
+
+class TimeFormat(StrEnum):
+    TIMESTAMP = "timestamp"
+    TIMESTAMPTZ = "timestamptz"
+    UNIX_SECONDS = "unix_seconds"
+    UNIX_MILLIS = "unix_millis"
+    ISO8601 = "ISO8601"
+    DATE = "date"
+
+
+class OnConflict(StrEnum):
+    DROP = "drop"
+    UPSERT = "upsert"
+
+
+class Engine(StrEnum):
+    DUCKDB = "duckdb"
+    ARROW = "arrow"  # Spice's in-memory default: accelerated as a DuckDB file here, with a notice
+
+
+class AccelerationMode(StrEnum):
+    FILE = "file"
+    MEMORY = "memory"  # no meaning across task processes: a DuckDB file here, with a notice
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    """The ``acceleration:`` block of a dataset."""
+
+    enabled: bool = True
+    engine: Engine = Engine.DUCKDB
+    mode: AccelerationMode = AccelerationMode.FILE
+    refresh_mode: RefreshMode = RefreshMode.FULL
+    refresh_check_interval: timedelta | None = None
+    refresh_cron: str | None = None
+    refresh_sql: str | None = None
+    refresh_data_window: timedelta | None = None
+    refresh_append_overlap: timedelta | None = None
+    refresh_retry_enabled: bool = True
+    refresh_retry_max_attempts: int | None = None  # None = unlimited, as in Spice
+    refresh_jitter_enabled: bool = False
+    refresh_jitter_max: timedelta | None = None
+    retention_check_enabled: bool = False
+    retention_period: timedelta | None = None
+    retention_check_interval: timedelta | None = None
+    primary_key: tuple[str, ...] = ()
+    on_conflict: dict[str, OnConflict] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duckdb_file(self) -> str | None:
+        """Spice's own key for the accelerator file, when the spicepod sets it."""
+        value = self.params.get("duckdb_file")
+        return str(value) if value else None
+
+    @property
+    def conflict_action(self) -> OnConflict | None:
+        """What to do with an incoming row whose primary key is already accelerated (``None``: keep both)."""
+        if not self.primary_key or not self.on_conflict:
+            return None
+        return next(iter(self.on_conflict.values()))
+
+    def effective_jitter_max(self) -> timedelta | None:
+        """The jitter bound Spice applies: ``refresh_jitter_max``, else 10% of the check interval."""
+        if not self.refresh_jitter_enabled:
+            return None
+        if self.refresh_jitter_max is not None:
+            return self.refresh_jitter_max
+        if self.refresh_check_interval is not None:
+            return self.refresh_check_interval / 10
+        return None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One entry of ``datasets:``."""
+
+    from_: str
+    name: str
+    description: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    time_column: str | None = None
+    time_format: TimeFormat | None = None
+    acceleration: Acceleration | None = None
+
+    @property
+    def accelerated(self) -> bool:
+        """True when the dataset has an ``acceleration`` block that is enabled."""
+        return self.acceleration is not None and self.acceleration.enabled
+
+    @property
+    def dag_id(self) -> str:
+        return dag_id_for(self.name)
+
+
+@dataclass(frozen=True)
+class Spicepod:
+    """A parsed spicepod. ``path`` is where it was read from, if it came from a file."""
+
+    name: str
+    version: str = "v1"
+    kind: str = "Spicepod"
+    datasets: tuple[Dataset, ...] = ()
+    path: str | None = None
+
+    def dataset(self, name: str) -> Dataset | None:
+        """The dataset called ``name``, matched case-insensitively as Spice does; ``None`` if absent."""
+        wanted = name.casefold()
+        return next((d for d in self.datasets if d.name.casefold() == wanted), None)
+
+    @property
+    def accelerated_datasets(self) -> tuple[Dataset, ...]:
+        return tuple(d for d in self.datasets if d.accelerated)
+
+
+_DAG_ID_UNSAFE = re.compile(r"[^a-z0-9_]")
+
+
+def dag_id_for(dataset_name: str) -> str:
+    """The refresh DAG id of a dataset: ``accelerate_<name>``, lowercased, other characters as ``_``."""
+    return "accelerate_" + _DAG_ID_UNSAFE.sub("_", dataset_name.lower())

@@ -1,0 +1,1 @@
+"""The refresh_sql validator: Spice's rules, and a security boundary."""
