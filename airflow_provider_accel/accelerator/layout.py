@@ -1,0 +1,126 @@
+"""Where a dataset's DuckDB file lives, and the crash-safe layout around it.
+
+For a dataset file ``taxi.duckdb`` the accelerator keeps, in the same directory:
+
+* ``taxi.duckdb`` — the live file readers open (read-only). It is only ever *replaced* by an atomic
+  ``rename`` of a complete, checkpointed file, or changed inside one DuckDB transaction.
+* ``taxi.duckdb.lock`` — an ``flock`` held by the one writer of the file, across processes.
+* ``taxi.duckdb.staging-<pid>-<token>`` — the file a refresh builds before it is swapped in or
+  copied into the live file. A crash leaves at most such files behind; the next writer (holding the
+  lock, so no refresh is using them) deletes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from airflow_provider_accel import config
+from airflow_provider_accel.exceptions import SourceLockedError
+
+if TYPE_CHECKING:
+    from airflow_provider_accel.spicepod.model import Dataset
+
+log = logging.getLogger(__name__)
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+STAGING_MARK = ".staging-"
+
+
+def dataset_file(dataset: Dataset, data_dir: str | os.PathLike | None = None) -> Path:
+    """The DuckDB file that holds ``dataset``: ``params.duckdb_file`` if set, else one per dataset.
+
+    A relative ``duckdb_file`` is taken relative to the data directory, so that every worker that
+    mounts the data directory at the same path agrees on it.
+    """
+    base = Path(data_dir) if data_dir is not None else config.data_dir()
+    configured = dataset.acceleration.duckdb_file if dataset.acceleration else None
+    if configured:
+        path = Path(os.path.expanduser(configured))
+        return path if path.is_absolute() else base / path
+    return base / f"{_UNSAFE_FILE_CHARS.sub('_', dataset.name.lower())}.duckdb"
+
+
+def wal_file(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def staging_file(path: Path) -> Path:
+    """A fresh staging path next to ``path`` (same file system, so ``rename`` is atomic)."""
+    return path.with_name(f"{path.name}{STAGING_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+
+
+def remove_file(path: Path) -> None:
+    """Remove a DuckDB file and its WAL if they exist."""
+    for candidate in (path, wal_file(path)):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def remove_staging_leftovers(path: Path) -> list[Path]:
+    """Delete staging files a crashed refresh left next to ``path``. Call only while holding the lock."""
+    removed = []
+    for leftover in path.parent.glob(f"{path.name}{STAGING_MARK}*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed.append(leftover)
+    if removed:
+        log.info("Removed %s staging file(s) left by an interrupted refresh of %s", len(removed), path)
+    return removed
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file (or directory entry) to stable storage so a rename survives a power cut."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_replace(staging: Path, live: Path) -> None:
+    """Swap a complete staging file in as the live file, atomically and durably."""
+    fsync_path(staging)
+    os.replace(staging, live)
+    fsync_path(live.parent)
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path, timeout: float | None = None, poll: float = 0.1) -> Iterator[None]:
+    """Hold the single-writer lock of a DuckDB file, across processes on this host.
+
+    Waits up to ``timeout`` seconds (``[accel] lock_timeout``), then raises
+    :class:`SourceLockedError`, a transient error, so the refresh is retried later.
+    """
+    timeout = config.lock_timeout() if timeout is None else timeout
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise SourceLockedError(
+                        f"Another refresh has been writing {path} for more than {timeout:.0f}s; "
+                        "this refresh will be retried. Raise [accel] lock_timeout if refreshes of "
+                        "datasets sharing this file take longer."
+                    ) from err
+                time.sleep(poll)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
