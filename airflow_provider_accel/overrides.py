@@ -51,9 +51,7 @@ def refresh_sql_variable_key(dataset_name: str) -> str:
     return REFRESH_SQL_VARIABLE_PREFIX + dataset_name.casefold()
 
 
-def parse_overrides(
-    body: Any, dataset_name: str, *, allow_unknown_fields: bool = False
-) -> RefreshOverrides:
+def parse_overrides(body: Any, dataset_name: str, *, allow_unknown_fields: bool = False) -> RefreshOverrides:
     """Validate overrides from a JSON object (API body, run conf, trigger form params).
 
     ``None`` or an empty mapping is a plain refresh. Raises :class:`OverridesError` naming the field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from airflow_provider_accel.spicepod.loader import load_spicepod, parse_spicepod
 from airflow_provider_accel.spicepod.model import (
     ON_DEMAND_MODES,
     Acceleration,
@@ -26,4 +27,6 @@ __all__ = [
     "Spicepod",
     "TimeFormat",
     "dag_id_for",
+    "load_spicepod",
+    "parse_spicepod",
 ]
