@@ -1,0 +1,305 @@
+"""Operators that refresh an accelerated dataset and apply its retention.
+
+They stay thin: they resolve what to do for this run (the spicepod's settings, a PATCHed
+refresh_sql, the DAG run's on-demand overrides), wait out jitter without holding a worker slot,
+and hand the work to :class:`~airflow_provider_accel.accelerator.hook.DuckDBAcceleratorHook`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk import Asset, BaseOperator
+
+from airflow_provider_accel import config
+from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
+from airflow_provider_accel.accelerator.layout import dataset_file
+from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
+from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
+from airflow_provider_accel.retry import SpiceRetryPolicy
+from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
+from airflow_provider_accel.spicepod.loader import load_spicepod
+from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
+from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_provider_accel.spicepod.model import Dataset, Spicepod
+
+#: XCom key under which a failed refresh leaves its error message (read by the status API).
+ERROR_XCOM_KEY = "error"
+
+
+def dataset_asset(dataset_name: str) -> Asset:
+    """The Airflow Asset updated by every successful refresh of a dataset."""
+    return Asset(name=f"accel_{dataset_name.lower()}", uri=f"accel://datasets/{dataset_name.lower()}")
+
+
+@lru_cache(maxsize=8)
+def _load_spicepod_cached(path: str, mtime_ns: int) -> Spicepod:
+    return load_spicepod(path)
+
+
+def current_spicepod(path: str | os.PathLike | None = None) -> Spicepod:
+    """The spicepod at ``path`` (default ``[accel] spicepod_path``), re-read when the file changes."""
+    resolved = Path(path) if path else config.spicepod_path()
+    try:
+        mtime = resolved.stat().st_mtime_ns
+    except OSError as err:
+        raise SpicepodError(
+            f"Spicepod not found at {resolved}: {err.strerror}. Set [accel] spicepod_path "
+            "(AIRFLOW__ACCEL__SPICEPOD_PATH) to your spicepod.yaml."
+        ) from err
+    return _load_spicepod_cached(str(resolved), mtime)
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    """What this run does, after the spicepod, a persisted refresh_sql and the overrides are merged."""
+
+    mode: RefreshMode
+    refresh_sql: str | None
+    jitter_max_seconds: float
+    on_demand: bool
+
+    def to_kwargs(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode.value,
+            "refresh_sql": self.refresh_sql,
+            "jitter_max_seconds": self.jitter_max_seconds,
+            "on_demand": self.on_demand,
+        }
+
+    @classmethod
+    def from_kwargs(cls, data: dict[str, Any]) -> RefreshRequest:
+        return cls(
+            mode=RefreshMode(data["mode"]),
+            refresh_sql=data.get("refresh_sql"),
+            jitter_max_seconds=float(data.get("jitter_max_seconds") or 0),
+            on_demand=bool(data.get("on_demand")),
+        )
+
+
+class _DatasetOperator(BaseOperator):
+    """Shared plumbing: find the dataset in the spicepod and build the accelerator hook."""
+
+    def __init__(
+        self,
+        *,
+        dataset_name: str,
+        spicepod_path: str | None = None,
+        duckdb_conn_id: str | None = None,
+        data_dir: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.dataset_name = dataset_name
+        self.spicepod_path = spicepod_path
+        self.duckdb_conn_id = duckdb_conn_id
+        self.data_dir = data_dir
+
+    def get_dataset(self) -> Dataset:
+        try:
+            spicepod = current_spicepod(self.spicepod_path)
+        except SpicepodError as err:
+            raise AirflowFailException(str(err)) from err
+        dataset = spicepod.dataset(self.dataset_name)
+        if dataset is None:
+            raise AirflowFailException(
+                f"Dataset {self.dataset_name} not found in the spicepod {spicepod.path}; "
+                "it may have been removed since this DAG was parsed."
+            )
+        if not dataset.accelerated:
+            raise AirflowFailException(f"Dataset {dataset.name} does not have acceleration enabled")
+        return dataset
+
+    def get_hook(self) -> DuckDBAcceleratorHook:
+        return DuckDBAcceleratorHook(self.duckdb_conn_id, data_dir=self.data_dir)
+
+
+class AccelerationRefreshOperator(_DatasetOperator):
+    """Refresh one accelerated dataset of the spicepod into its DuckDB file.
+
+    For an on-demand run (a DAG run whose ``conf`` carries Spice's ``RefreshOverrides``:
+    ``refresh_mode``, ``refresh_sql``, ``refresh_jitter_max``) the overrides win for that run only.
+    Jitter is waited out in the triggerer, so no worker slot is held.
+
+    :param dataset_name: the dataset's ``name`` in the spicepod (matched case-insensitively).
+    :param spicepod_path: the spicepod; defaults to ``[accel] spicepod_path``.
+    :param refresh_mode: ``full`` or ``append`` instead of the spicepod's mode (templated).
+    :param refresh_sql: a refresh_sql instead of the spicepod's (templated).
+    :param refresh_jitter_max: a duration such as ``10s`` (templated).
+    :param duckdb_conn_id: connection with DuckDB settings; defaults to ``[accel] duckdb_conn_id``.
+    :param data_dir: directory of dataset files; defaults to ``[accel] data_dir``.
+    """
+
+    template_fields: Sequence[str] = ("dataset_name", "refresh_mode", "refresh_sql", "refresh_jitter_max")
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        refresh_mode: str | None = None,
+        refresh_sql: str | None = None,
+        refresh_jitter_max: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retry_policy", SpiceRetryPolicy())
+        dataset_name = kwargs.get("dataset_name", "")
+        kwargs.setdefault("outlets", [dataset_asset(dataset_name)] if dataset_name else [])
+        super().__init__(**kwargs)
+        self.refresh_mode = refresh_mode
+        self.refresh_sql = refresh_sql
+        self.refresh_jitter_max = refresh_jitter_max
+
+    # -- what this run does ------------------------------------------------------------------
+
+    def resolve_request(self, context: Context, dataset: Dataset) -> RefreshRequest:
+        acceleration = dataset.acceleration
+        assert acceleration is not None
+        dag_run = context.get("dag_run")
+        conf = dict(getattr(dag_run, "conf", None) or {})
+        try:
+            overrides = parse_overrides(conf, dataset.name)
+        except OverridesError as err:
+            raise AirflowFailException(f"Dataset {dataset.name}: invalid refresh overrides: {err}") from err
+        on_demand = bool(conf) or str(getattr(dag_run, "run_type", "")).endswith("manual")
+
+        mode_text = overrides.refresh_mode.value if overrides.refresh_mode else self.refresh_mode
+        mode = RefreshMode(mode_text) if mode_text else acceleration.refresh_mode
+        if mode not in ON_DEMAND_MODES and on_demand:
+            raise AirflowFailException(
+                f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed on demand; "
+                "use full or append."
+            )
+
+        refresh_sql = overrides.refresh_sql or self._persisted_refresh_sql(dataset) or self.refresh_sql
+        refresh_sql = refresh_sql or acceleration.refresh_sql
+        if refresh_sql:
+            try:
+                validate_refresh_sql(refresh_sql, dataset.name)
+            except RefreshSqlError as err:
+                raise AirflowFailException(f"Dataset {dataset.name}: {err}") from err
+
+        if overrides.refresh_jitter_max is not None:
+            jitter = overrides.refresh_jitter_max
+        elif self.refresh_jitter_max:
+            try:
+                jitter = parse_duration(self.refresh_jitter_max)
+            except ValueError as err:
+                raise AirflowFailException(f"Dataset {dataset.name}: refresh_jitter_max: {err}") from err
+        else:
+            jitter = acceleration.effective_jitter_max() or dt.timedelta(0)
+        return RefreshRequest(
+            mode=mode, refresh_sql=refresh_sql, jitter_max_seconds=jitter.total_seconds(), on_demand=on_demand
+        )
+
+    @staticmethod
+    def _persisted_refresh_sql(dataset: Dataset) -> str | None:
+        """The refresh_sql set through ``PATCH /v1/datasets/{name}/acceleration``, if any."""
+        from airflow.sdk import Variable
+
+        try:
+            value = Variable.get(refresh_sql_variable_key(dataset.name), default=None)
+        except Exception:  # no Variable store reachable (plain library use): nothing persisted
+            return None
+        return value or None
+
+    # -- execution ---------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        dataset = self.get_dataset()
+        request = self.resolve_request(context, dataset)
+        if request.jitter_max_seconds > 0:
+            delay = random.uniform(0, request.jitter_max_seconds)
+            self.log.info(
+                "Dataset %s: waiting %.2fs of jitter (max %s) before refreshing, in the triggerer",
+                dataset.name,
+                delay,
+                format_duration(dt.timedelta(seconds=request.jitter_max_seconds)),
+            )
+            self.defer(
+                trigger=DateTimeTrigger(moment=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)),
+                method_name="execute_after_jitter",
+                kwargs={"request": request.to_kwargs()},
+            )
+        return self._refresh(context, dataset, request)
+
+    def execute_after_jitter(
+        self, context: Context, event: Any = None, request: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Resume after the jitter delay and refresh."""
+        dataset = self.get_dataset()
+        resolved = RefreshRequest.from_kwargs(request) if request else self.resolve_request(context, dataset)
+        return self._refresh(context, dataset, resolved)
+
+    def _refresh(self, context: Context, dataset: Dataset, request: RefreshRequest) -> dict[str, Any]:
+        acceleration = dataset.acceleration
+        assert acceleration is not None
+        hook = self.get_hook()
+        if request.mode not in ON_DEMAND_MODES:
+            if dataset_file(dataset, hook.data_dir).exists():
+                raise AirflowSkipException(
+                    f"Dataset {dataset.name}: refresh_mode {request.mode.value} has nothing to re-fetch; "
+                    "the initial load is done."
+                )
+            self.log.info(
+                "Dataset %s: refresh_mode %s; running its initial full load",
+                dataset.name,
+                request.mode.value,
+            )
+            request = RefreshRequest(RefreshMode.FULL, request.refresh_sql, 0, request.on_demand)
+        self.log.info(
+            "Refreshing dataset %s (%s%s) from %s",
+            dataset.name,
+            request.mode.value,
+            ", on demand" if request.on_demand else "",
+            dataset.from_,
+        )
+        try:
+            result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
+        except RefreshError as err:
+            context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
+            raise
+        except SpicepodError as err:  # e.g. an unsupported from: — a configuration error, not retried
+            context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
+            raise AirflowFailException(str(err)) from err
+        self.log.info("%s", result.message)
+        summary = result.summary()
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                context["outlet_events"][outlet].extra = summary
+        return summary
+
+
+class AccelerationRetentionOperator(_DatasetOperator):
+    """Delete accelerated rows older than ``retention_period`` (Spice's retention check)."""
+
+    template_fields: Sequence[str] = ("dataset_name",)
+    ui_color = "#fdf3e8"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_policy", SpiceRetryPolicy())
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        dataset = self.get_dataset()
+        result = self.get_hook().apply_retention(dataset)
+        self.log.info(
+            "Retention for dataset %s deleted %s rows older than %s; %s rows remain.",
+            dataset.name,
+            f"{result.deleted_rows:,}",
+            result.cutoff,
+            f"{result.total_rows:,}",
+        )
+        return result.summary()
