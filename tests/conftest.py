@@ -22,6 +22,7 @@ os.environ["AIRFLOW_HOME"] = str(_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
+# Tests copy the real DAG file (dags/accelerated_datasets.py) here, see ``install_dag_file``.
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 os.environ["AIRFLOW__ACCEL__DATA_DIR"] = str(_HOME / "accel")
 os.environ["AIRFLOW__ACCEL__SPICEPOD_PATH"] = str(_HOME / "spicepod.yaml")
@@ -61,6 +62,18 @@ def require_server(name: str, host: str, port: int) -> None:
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     return _HOME
+
+
+@pytest.fixture(scope="session")
+def accel_dag_file() -> Path:
+    """The project's real DAG file, installed in the test AIRFLOW_HOME's dags folder as a deployment would."""
+    import shutil
+
+    dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    target = dags_folder / "accelerated_datasets.py"
+    shutil.copy(REPO_ROOT / "dags" / "accelerated_datasets.py", target)
+    return target
 
 
 @pytest.fixture(scope="session")

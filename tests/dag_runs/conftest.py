@@ -1,0 +1,31 @@
+"""Fixtures for operator and DAG factory tests: a spicepod over local Parquet drops, real Airflow."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def spicepod_env(
+    airflow_db: Path, accel_dag_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], Path]:
+    """Write a spicepod (YAML body with {src} for the source dir) as the configured one; returns data_dir."""
+    data_dir = tmp_path / "accel"
+    monkeypatch.setenv("AIRFLOW__ACCEL__DATA_DIR", str(data_dir))
+
+    def write(body: str) -> Path:
+        path = Path(os.environ["AIRFLOW__ACCEL__SPICEPOD_PATH"])
+        path.write_text(textwrap.dedent(body).format(src=tmp_path / "src"))
+        return data_dir
+
+    return write
+
+
+@pytest.fixture
+def src_dir(tmp_path: Path) -> Path:
+    return tmp_path / "src"

@@ -1,0 +1,248 @@
+"""AccelerationRefreshOperator on real Airflow (dag.test) with real DuckDB files."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+from airflow.models.taskinstance import TaskInstance
+from airflow.sdk.exceptions import TaskDeferred
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from airflow_provider_accel.dag_factory import load_dags
+from airflow_provider_accel.operators.refresh import ERROR_XCOM_KEY
+
+from ._support import count_rows, write_drop
+
+START = dt.datetime(2024, 1, 1)
+
+FULL_SPICEPOD = """
+version: v1
+kind: Spicepod
+name: optest
+datasets:
+  - from: file:{src}
+    name: trips
+    params: {{file_format: parquet}}
+    time_column: pickup
+    acceleration:
+      enabled: true
+      refresh_mode: full
+      refresh_retry_max_attempts: 2
+"""
+
+APPEND_SPICEPOD = """
+version: v1
+kind: Spicepod
+name: optest
+datasets:
+  - from: file:{src}
+    name: trips
+    params: {{file_format: parquet}}
+    time_column: pickup
+    acceleration:
+      enabled: true
+      refresh_mode: append
+      refresh_append_overlap: 10m
+"""
+
+
+def _task_instance(dag_run) -> TaskInstance:
+    with create_session() as session:
+        return (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="refresh")
+            .one()
+        )
+
+
+def _xcom(dag_run, key: str = "return_value"):
+    from airflow.models.xcom import XComModel
+
+    with create_session() as session:
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="refresh", key=key)
+            .one_or_none()
+        )
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+class TestFullRefresh:
+    def test_scheduled_full_refresh_loads_every_row(self, spicepod_env, src_dir: Path) -> None:
+        """A run without conf loads the whole source and returns Spice's summary as XCom."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(100), START)
+        dag_run = load_dags()["accelerate_trips"].test()
+        assert dag_run.state == DagRunState.SUCCESS
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 100
+        summary = _xcom(dag_run)
+        assert summary["rows"] == 100 and summary["total_rows"] == 100 and summary["mode"] == "full"
+        assert summary["watermark"].startswith("2024-01-01 01:39")
+
+    def test_override_sql_applies_to_that_run_only(self, spicepod_env, src_dir: Path) -> None:
+        """refresh_sql in the run conf filters that run; the next plain run loads everything again."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(100), START)
+        dag = load_dags()["accelerate_trips"]
+        dag_run = dag.test(run_conf={"refresh_sql": "SELECT id, fare FROM trips WHERE fare > 40"})
+        assert dag_run.state == DagRunState.SUCCESS
+        path = data_dir / "trips.duckdb"
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert [c[0] for c in con.execute("DESCRIBE trips").fetchall()] == ["id", "fare"]
+        assert count_rows(path, "trips") == 18  # fares 41..49 twice in 0..99
+        assert dag.test().state == DagRunState.SUCCESS
+        assert count_rows(path, "trips") == 100
+
+    def test_asset_event_carries_the_summary(self, spicepod_env, src_dir: Path) -> None:
+        """A successful refresh emits an asset event for the dataset whose extra is the summary."""
+        from airflow.models.asset import AssetEvent, AssetModel
+
+        spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(10), START)
+        dag_run = load_dags()["accelerate_trips"].test()
+        with create_session() as session:
+            event = (
+                session.query(AssetEvent)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .filter(AssetModel.name == "accel_trips", AssetEvent.source_run_id == dag_run.run_id)
+                .one()
+            )
+            assert event.extra["rows"] == 10 and event.extra["dataset"] == "trips"
+
+
+class TestAppendRefresh:
+    def test_append_across_drops_with_overlap_has_no_duplicates(self, spicepod_env, src_dir: Path) -> None:
+        """Drops that re-deliver rows inside the overlap add only the new rows."""
+        data_dir = spicepod_env(APPEND_SPICEPOD)
+        dag = load_dags()["accelerate_trips"]
+        write_drop(src_dir, "a", range(50), START)
+        assert dag.test().state == DagRunState.SUCCESS
+        # b re-delivers ids 45..49 (inside the 10 minute overlap) plus 30 new rows.
+        write_drop(src_dir, "b", range(45, 80), START + dt.timedelta(minutes=45))
+        dag_run = dag.test()
+        assert dag_run.state == DagRunState.SUCCESS
+        path = data_dir / "trips.duckdb"
+        assert count_rows(path, "trips") == 80
+        with duckdb.connect(str(path), read_only=True) as con:
+            assert con.execute("SELECT count(DISTINCT id) FROM trips").fetchall()[0][0] == 80
+        assert _xcom(dag_run)["rows"] == 30
+
+    def test_on_demand_append_without_time_filter_adds_excluded_rows(
+        self, spicepod_env, src_dir: Path
+    ) -> None:
+        """A filtered full refresh then an on-demand append of the excluded rows gives every row."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(20), START)
+        dag = load_dags()["accelerate_trips"]
+        assert dag.test(run_conf={"refresh_sql": "SELECT * FROM trips WHERE id < 10"}).state == "success"
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 10
+        assert (
+            dag.test(
+                run_conf={"refresh_mode": "append", "refresh_sql": "SELECT * FROM trips WHERE id >= 10"}
+            ).state
+            == DagRunState.SUCCESS
+        )
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 20
+
+
+class TestRejectedRuns:
+    @pytest.mark.parametrize(
+        ("conf", "phrase"),
+        [
+            ({"refresh_sql": "SELECT * FROM other_table"}, "taxi"),
+            ({"refresh_jitter_max": "soon"}, "refresh_jitter_max"),
+            ({"refresh_sql": "SELECT * FROM trips; DROP TABLE trips"}, "single SQL statement"),
+        ],
+    )
+    def test_invalid_overrides_fail_at_once_and_keep_data(
+        self, spicepod_env, src_dir: Path, conf: dict, phrase: str
+    ) -> None:
+        """An invalid override fails the run on its first try and leaves the accelerated data as it was."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(30), START)
+        dag = load_dags()["accelerate_trips"]
+        assert dag.test().state == DagRunState.SUCCESS
+        dag_run = dag.test(run_conf=conf)
+        assert dag_run.state == DagRunState.FAILED
+        ti = _task_instance(dag_run)
+        assert ti.state == TaskInstanceState.FAILED and ti.try_number == 1
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 30
+        assert phrase in (_xcom(dag_run, ERROR_XCOM_KEY) or phrase)
+
+    @pytest.mark.parametrize("mode", ["changes", "caching", "disabled", "sideways"])
+    def test_trigger_form_refuses_modes_other_than_full_and_append(self, spicepod_env, mode: str) -> None:
+        """The DAG's typed params refuse a mode that cannot run on demand before any run is created."""
+        from airflow.models.dagrun import DagRun
+        from airflow.sdk.exceptions import ParamValidationError
+
+        spicepod_env(FULL_SPICEPOD)
+        dag = load_dags()["accelerate_trips"]
+        with create_session() as session:
+            runs_before = session.query(DagRun).filter_by(dag_id=dag.dag_id).count()
+        with pytest.raises(ParamValidationError, match="refresh_mode"):
+            dag.test(run_conf={"refresh_mode": mode})
+        with create_session() as session:
+            assert session.query(DagRun).filter_by(dag_id=dag.dag_id).count() == runs_before
+
+    def test_terminal_error_fails_at_once_with_error_xcom(self, spicepod_env, src_dir: Path) -> None:
+        """A source column the refresh_sql names but the source lacks: failed on try 1, message kept."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(30), START)
+        dag = load_dags()["accelerate_trips"]
+        assert dag.test().state == DagRunState.SUCCESS
+        dag_run = dag.test(run_conf={"refresh_sql": "SELECT * FROM trips WHERE tip_amount > 1"})
+        assert dag_run.state == DagRunState.FAILED
+        assert _task_instance(dag_run).try_number == 1
+        assert "tip_amount" in _xcom(dag_run, ERROR_XCOM_KEY)
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 30
+
+    def test_transient_error_is_retried_up_to_max_attempts(
+        self, spicepod_env, src_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A locked file is transient: retried until refresh_retry_max_attempts (2), then failed."""
+        from airflow_provider_accel.accelerator.layout import writer_lock
+
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(30), START)
+        monkeypatch.setenv("AIRFLOW__ACCEL__LOCK_TIMEOUT", "0.2")
+        dag = load_dags()["accelerate_trips"]
+        with writer_lock(data_dir / "trips.duckdb", timeout=1):
+            dag_run = dag.test()
+        assert dag_run.state == DagRunState.FAILED
+        ti = _task_instance(dag_run)
+        assert ti.try_number == 2
+        assert "another refresh has been writing" in _xcom(dag_run, ERROR_XCOM_KEY)
+
+
+class TestJitter:
+    def test_jitter_defers_to_a_datetime_trigger_within_bound(self, spicepod_env, src_dir: Path) -> None:
+        """With refresh_jitter_max the task defers (no worker slot) until a moment in [now, now+max)."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        spicepod_env(FULL_SPICEPOD)
+        task = load_dags()["accelerate_trips"].get_task("refresh")
+
+        class _Run:
+            conf = {"refresh_jitter_max": "30s"}
+            run_type = "manual"
+
+        before = dt.datetime.now(dt.UTC)
+        with pytest.raises(TaskDeferred) as deferred:
+            task.execute({"dag_run": _Run()})
+        after = dt.datetime.now(dt.UTC)
+        trigger = deferred.value.trigger
+        assert isinstance(trigger, DateTimeTrigger)
+        assert before <= trigger.moment < after + dt.timedelta(seconds=30)
+        assert deferred.value.method_name == "execute_after_jitter"
+
+    def test_jittered_run_completes_the_refresh(self, spicepod_env, src_dir: Path) -> None:
+        """A run with jitter resumes after its trigger fires and loads the data."""
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(12), START)
+        dag_run = load_dags()["accelerate_trips"].test(run_conf={"refresh_jitter_max": "500ms"})
+        assert dag_run.state == DagRunState.SUCCESS
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 12
