@@ -1,0 +1,74 @@
+"""The spicepod as the API sees it: re-read when the file changes, datasets resolved by name."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_provider_accel.api.errors import ApiError
+from airflow_provider_accel.config import spicepod_path
+
+if TYPE_CHECKING:
+    from airflow_provider_accel.spicepod.model import Dataset, Spicepod
+
+log = logging.getLogger(__name__)
+
+
+class SpicepodUnavailable(RuntimeError):
+    """The spicepod cannot be read or is invalid; the API answers 500 and logs why."""
+
+
+@dataclass
+class _Cached:
+    key: tuple[str, int, int]
+    spicepod: Spicepod
+
+
+_cache: _Cached | None = None
+_cache_lock = threading.Lock()
+
+
+def current_spicepod() -> Spicepod:
+    """The spicepod at ``[accel] spicepod_path``, parsed again only when the file changed.
+
+    The DAG file reads the same file, so a dataset added to it is known here at once, and its DAG
+    after the dag-processor's next parse (the window where the API answers 503).
+    """
+    global _cache
+    path = spicepod_path()
+    try:
+        stat = path.stat()
+    except OSError as err:
+        raise SpicepodUnavailable(f"Cannot read the spicepod {path}: {err}") from err
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _cache_lock:
+        if _cache is not None and _cache.key == key:
+            return _cache.spicepod
+        from airflow_provider_accel.exceptions import SpicepodError
+        from airflow_provider_accel.spicepod.loader import load_spicepod
+
+        try:
+            spicepod = load_spicepod(path)
+        except (SpicepodError, OSError) as err:
+            raise SpicepodUnavailable(f"The spicepod {path} is invalid: {err}") from err
+        _cache = _Cached(key=key, spicepod=spicepod)
+        log.info("Loaded spicepod %s (%d datasets)", path, len(spicepod.datasets))
+        return spicepod
+
+
+def find_dataset(name: str) -> Dataset:
+    """The dataset called ``name`` (case-insensitive); 404 with Spice's message when there is none."""
+    dataset = current_spicepod().dataset(name)
+    if dataset is None:
+        raise ApiError(404, f"Dataset {name} not found")
+    return dataset
+
+
+def find_accelerated_dataset(name: str) -> Dataset:
+    """Like :func:`find_dataset`, and 400 with Spice's message when acceleration is not enabled."""
+    dataset = find_dataset(name)
+    if not dataset.accelerated:
+        raise ApiError(400, f"Dataset {name} does not have acceleration enabled")
+    return dataset

@@ -1,0 +1,252 @@
+"""The routes: Spice's ``/v1/datasets`` API over the refresh DAGs (mounted at ``/v1`` by the plugin)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+# FastAPI resolves the route annotations at runtime: these imports must not be TYPE_CHECKING-only.
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.models.variable import Variable
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from airflow_provider_accel.api import service
+from airflow_provider_accel.api.auth import (
+    RUN,
+    readable_dag_ids,
+    requires_dag_listing,
+    requires_dataset_access,
+)
+from airflow_provider_accel.api.datasets import current_spicepod, find_accelerated_dataset
+from airflow_provider_accel.api.errors import REFRESH_INTERNAL_ERROR, ApiError, MessageErrorRoute
+from airflow_provider_accel.api.schemas import (
+    REFRESH_OVERRIDES_EXAMPLE,
+    DatasetItem,
+    MessageResponse,
+    RefreshSqlResponse,
+    RefreshStatusResponse,
+    RefreshTriggeredResponse,
+)
+from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(route_class=MessageErrorRoute, tags=["Datasets"])
+
+
+def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        400: "Invalid request",
+        401: "Not authenticated",
+        403: "Not allowed to do this on the dataset's DAG",
+        404: "Dataset not found",
+        409: "The dataset's DAG is paused",
+        500: "Internal server error",
+        503: "The dataset's DAG is not parsed yet; retry",
+    }
+    return {code: {"model": MessageResponse, "description": descriptions[code]} for code in codes}
+
+
+async def _raw_body(request: Request) -> bytes:
+    # Read here (async) so that the route itself can be sync and run its DB work in a thread.
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+def _json_body(raw: bytes) -> Any:
+    """The body as JSON; an empty body is ``None`` (a plain refresh, as in Spice)."""
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ApiError(400, f"The request body is not valid JSON: {err}") from None
+
+
+def _refresh_sql_request_body(schema_ref: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "description": "On-demand refresh request for a specific dataset.",
+            "required": False,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{schema_ref}"},
+                    "example": REFRESH_OVERRIDES_EXAMPLE,
+                }
+            },
+        }
+    }
+
+
+@router.post(
+    "/datasets/{name}/acceleration/refresh",
+    operation_id="post_dataset_refresh",
+    status_code=201,
+    response_model=RefreshTriggeredResponse,
+    summary="Trigger an on-demand refresh for an accelerated dataset.",
+    description="Queues a run of the dataset's refresh DAG with the overrides as its conf (only `full` "
+    "and `append` can be refreshed on demand). While an identical request is still queued, a new one "
+    "joins its run. Poll `GET /v1/datasets/{name}/acceleration/refresh/{dag_run_id}` for the outcome.",
+    responses={
+        201: {
+            "description": "Dataset refresh triggered successfully",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "message": "Dataset refresh triggered for taxi_trips.",
+                        "dataset": "taxi_trips",
+                        "dag_id": "accelerate_taxi_trips",
+                        "dag_run_id": "manual__2026-01-01T00:00:00.000000+00:00",
+                        "state": "queued",
+                        "joined": False,
+                    }
+                }
+            },
+        },
+        **_responses(400, 401, 403, 404, 409, 500, 503),
+    },
+    openapi_extra={
+        **_refresh_sql_request_body("RefreshOverrides"),
+        "x-internal-error-message": REFRESH_INTERNAL_ERROR,
+    },
+)
+def post_dataset_refresh(
+    name: str,
+    request: Request,
+    raw_body: RawBody,
+    user: Annotated[BaseUser, Depends(requires_dataset_access("POST", RUN))],
+) -> JSONResponse:
+    dataset = find_accelerated_dataset(name)
+    try:
+        overrides = parse_overrides(_json_body(raw_body), dataset.name)
+    except OverridesError as err:
+        raise ApiError(400, str(err)) from None
+    result = service.trigger_refresh(
+        dataset=dataset,
+        conf=overrides.to_conf(),
+        user_name=user.get_name(),
+        dag_bag=request.app.state.dag_bag,
+    )
+    body = RefreshTriggeredResponse(
+        message=f"Dataset refresh triggered for {name}.",
+        dataset=dataset.name,
+        dag_id=dataset.dag_id,
+        dag_run_id=result.dag_run_id,
+        state=result.state,  # type: ignore[arg-type]
+        joined=result.joined,
+    )
+    return JSONResponse(status_code=201, content=body.model_dump())
+
+
+@router.get(
+    "/datasets/{name}/acceleration/refresh/{dag_run_id}",
+    operation_id="get_dataset_refresh",
+    response_model=RefreshStatusResponse,
+    summary="The state and outcome of one triggered refresh.",
+    responses=_responses(400, 401, 403, 404, 500),
+)
+def get_dataset_refresh(
+    name: str,
+    dag_run_id: str,
+    session: SessionDep,
+    user: Annotated[BaseUser, Depends(requires_dataset_access("GET", RUN))],
+) -> dict[str, Any]:
+    dataset = find_accelerated_dataset(name)
+    return service.refresh_status(session, dataset, dag_run_id)
+
+
+@router.get(
+    "/datasets",
+    operation_id="get_datasets",
+    response_model=list[DatasetItem],
+    response_model_exclude_none=True,
+    response_model_by_alias=True,
+    summary="List the spicepod's datasets (Spice's shape).",
+    description="With `status=true` each item also has `status` from the dataset's latest refresh run: "
+    "`Initializing` (no run yet), `Refreshing` (queued or running), `Ready` (succeeded), `Error` "
+    "(failed); `Disabled` for a dataset without acceleration. Datasets whose refresh DAG the user may "
+    "not read are left out.",
+    responses=_responses(400, 401, 403, 500),
+)
+def get_datasets(
+    session: SessionDep,
+    user: Annotated[BaseUser, Depends(requires_dag_listing())],
+    status: Annotated[bool, Query(description="Include each dataset's status.")] = False,
+) -> list[DatasetItem]:
+    datasets = current_spicepod().datasets
+    readable = readable_dag_ids(user, {d.dag_id for d in datasets if d.accelerated})
+    visible = [d for d in datasets if not d.accelerated or d.dag_id in readable]
+    accelerated_ids = [d.dag_id for d in visible if d.accelerated]
+    states = service.latest_run_states(session, accelerated_ids) if status else {}
+    items = []
+    for d in visible:
+        item = DatasetItem(
+            from_=d.from_, name=d.name, replication_enabled=False, acceleration_enabled=d.accelerated
+        )
+        if status:
+            item.status = service.dataset_status(states.get(d.dag_id)) if d.accelerated else "Disabled"  # type: ignore[assignment]
+        items.append(item)
+    return items
+
+
+@router.patch(
+    "/datasets/{name}/acceleration",
+    operation_id="patch_dataset_acceleration",
+    response_model=RefreshSqlResponse,
+    summary="Change the refresh SQL of a dataset for every later refresh.",
+    description="Validated like any refresh_sql, persisted as an Airflow Variable (it survives restarts) "
+    "and used by every later refresh, scheduled or on demand, unless a run's own override says otherwise. "
+    "`null` or an empty string clears it (the spicepod's refresh_sql applies again).",
+    responses=_responses(400, 401, 403, 404, 500),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/RefreshSqlBody"},
+                    "example": {"refresh_sql": "SELECT * FROM taxi_trips WHERE passenger_count = 2"},
+                }
+            },
+        }
+    },
+)
+def patch_dataset_acceleration(
+    name: str,
+    raw_body: RawBody,
+    user: Annotated[BaseUser, Depends(requires_dataset_access("PUT"))],
+) -> RefreshSqlResponse:
+    dataset = find_accelerated_dataset(name)
+    body = _json_body(raw_body)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'The request body must be a JSON object such as {"refresh_sql": "SELECT ..."}.')
+    unknown = sorted(str(k) for k in body if k != "refresh_sql")
+    if unknown:
+        raise ApiError(400, f"Unknown field(s) {', '.join(unknown)}; the only field is refresh_sql.")
+    if "refresh_sql" not in body:
+        raise ApiError(400, "refresh_sql is required: the new SQL, or null to clear it.")
+    try:
+        # The shared validator; only refresh_sql is set, so only it is checked.
+        sql = parse_overrides({"refresh_sql": body["refresh_sql"]}, dataset.name).refresh_sql
+    except OverridesError as err:
+        raise ApiError(400, str(err)) from None
+
+    key = refresh_sql_variable_key(dataset.name)
+    if sql is None:
+        Variable.delete(key)
+        log.info("refresh_sql of dataset %s cleared by %s", dataset.name, user.get_name())
+        message = f"refresh_sql of dataset {name} cleared; later refreshes use the spicepod's."
+    else:
+        Variable.set(
+            key,
+            sql,
+            description=f"refresh_sql of accelerated dataset {dataset.name}, set through "
+            f"PATCH /v1/datasets/{dataset.name}/acceleration (airflow-provider-accel).",
+        )
+        log.info("refresh_sql of dataset %s set by %s: %s", dataset.name, user.get_name(), sql)
+        message = f"refresh_sql of dataset {name} updated; later refreshes use it."
+    return RefreshSqlResponse(message=message, dataset=dataset.name, refresh_sql=sql)

@@ -1,0 +1,130 @@
+"""Pydantic models of the API's bodies, shaped like Spice's own (``RefreshOverrides``, ``MessageResponse``).
+
+The request models document the API (OpenAPI) and nothing else: request bodies are validated by
+:func:`airflow_provider_accel.overrides.parse_overrides`, the one validator every entry point shares,
+so that the 400 messages are the same here, in a DAG run conf and in the trigger form.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from airflow_provider_accel.spicepod.model import RefreshMode
+
+REFRESH_OVERRIDES_EXAMPLE = {
+    "refresh_sql": "SELECT * FROM taxi_trips WHERE tip_amount > 10.0",
+    "refresh_mode": "full",
+    "refresh_jitter_max": "10s",
+}
+
+RefreshState = Literal["queued", "running", "success", "failed"]
+DatasetStatus = Literal["Initializing", "Ready", "Refreshing", "Error", "Disabled"]
+
+
+class RefreshOverrides(BaseModel):
+    """[`RefreshOverrides`] specifies the configurable options for a individual run of a refresh task."""
+
+    model_config = ConfigDict(
+        title="RefreshOverrides",
+        extra="forbid",
+        json_schema_extra={"example": REFRESH_OVERRIDES_EXAMPLE},
+    )
+
+    refresh_sql: str | None = Field(
+        default=None,
+        description="The SQL statement used for this refresh. Defaults to the `refresh_sql` specified in "
+        "the spicepod, if any.",
+    )
+    refresh_mode: RefreshMode | None = Field(
+        default=None,
+        description="The refresh mode to use for this refresh. Defaults to the `refresh_mode` specified "
+        "in the spicepod, or `full`. Only `full` and `append` can be refreshed on demand.",
+    )
+    refresh_jitter_max: str | None = Field(
+        default=None,
+        description="The maximum amount of jitter to add to the refresh. Defaults to the "
+        "`refresh_jitter_max` specified in the spicepod, or 10% of the `refresh_check_interval`.",
+        examples=["10s"],
+    )
+
+
+class MessageResponse(BaseModel):
+    """Every response of the API carries ``message``; every error body is exactly this."""
+
+    model_config = ConfigDict(title="MessageResponse")
+
+    message: str = Field(description="The message describing the result of the request")
+
+
+class RefreshTriggeredResponse(MessageResponse):
+    """201 of ``POST .../refresh``: Spice's message, plus the DAG run that serves the request."""
+
+    model_config = ConfigDict(title="RefreshTriggeredResponse")
+
+    dataset: str = Field(description="The dataset name as defined in the spicepod.")
+    dag_id: str = Field(description="The refresh DAG of the dataset.")
+    dag_run_id: str = Field(description="The DAG run serving this request; poll its status route.")
+    state: RefreshState = Field(description="State of that run when the request was accepted.")
+    joined: bool = Field(
+        description="True when an identical request was still queued and this one joined its run."
+    )
+
+
+class RefreshStatusResponse(MessageResponse):
+    """The state and outcome of one triggered refresh (one DAG run of the dataset's DAG)."""
+
+    model_config = ConfigDict(title="RefreshStatusResponse")
+
+    dataset: str
+    dag_id: str
+    dag_run_id: str
+    state: RefreshState
+    run_type: str | None = None
+    conf: dict | None = Field(default=None, description="The overrides of this run (its DAG run conf).")
+    queued_at: str | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    mode: str | None = Field(default=None, description="Refresh mode the run used.")
+    rows: int | None = Field(default=None, description="Rows loaded by the refresh.")
+    bytes: int | None = Field(default=None, description="Bytes loaded by the refresh.")
+    duration_ms: float | None = Field(default=None, description="Duration of the load in milliseconds.")
+    watermark: str | int | float | None = Field(default=None, description="Append watermark after the run.")
+    total_rows: int | None = Field(default=None, description="Rows in the accelerated table after the run.")
+    error: str | None = Field(default=None, description="Why the refresh failed (failed runs only).")
+
+
+class DatasetItem(BaseModel):
+    """One item of ``GET /v1/datasets``, in Spice's shape."""
+
+    model_config = ConfigDict(title="DatasetItem", populate_by_name=True)
+
+    from_: str = Field(alias="from", serialization_alias="from")
+    name: str
+    replication_enabled: bool = False
+    acceleration_enabled: bool
+    status: DatasetStatus | None = Field(
+        default=None, description="Only with ?status=true: from the dataset's latest refresh."
+    )
+
+
+class RefreshSqlBody(BaseModel):
+    """Body of ``PATCH /v1/datasets/{name}/acceleration``."""
+
+    model_config = ConfigDict(title="RefreshSqlBody", extra="forbid")
+
+    refresh_sql: str | None = Field(
+        description="The refresh SQL every later refresh of the dataset uses (scheduled or on demand, "
+        "unless a run's own override says otherwise). null or an empty string clears it, so the "
+        "spicepod's refresh_sql applies again."
+    )
+
+
+class RefreshSqlResponse(MessageResponse):
+    """200 of ``PATCH /v1/datasets/{name}/acceleration``."""
+
+    model_config = ConfigDict(title="RefreshSqlResponse")
+
+    dataset: str
+    refresh_sql: str | None = Field(description="The persisted refresh_sql; null when cleared.")
