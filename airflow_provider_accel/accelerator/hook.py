@@ -42,8 +42,10 @@ from airflow_provider_accel.accelerator.layout import (
     remove_staging_leftovers,
     staging_file,
     wal_file,
+    write_intent,
     writer_lock,
 )
+from airflow_provider_accel.accelerator.reader import is_lock_conflict
 from airflow_provider_accel.accelerator.result import RefreshResult, RetentionResult
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import (
@@ -65,6 +67,9 @@ log = logging.getLogger(__name__)
 
 _SOURCE_VIEW = "__accel_source"
 _STAGING_ALIAS = "__accel_staging"
+_LIVE_ALIAS = "__accel_live"
+#: Compact a file written in place once more than 1/COMPACT_FREE_FRACTION of its blocks are free.
+COMPACT_FREE_FRACTION = 4
 PROGRESS_INTERVAL_SECONDS = 5.0
 
 
@@ -83,15 +88,6 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
     return rows[0][0] if rows else None
 
 
-def is_lock_conflict(err: BaseException) -> bool:
-    """Whether a DuckDB error is another process holding the file (the one retryable open error).
-
-    DuckDB reports this as a generic ``IOException``; its text is the only thing that tells it
-    apart from, say, a permission error, so the check lives here and nowhere else.
-    """
-    return isinstance(err, duckdb.IOException) and "lock" in str(err).lower()
-
-
 def classify_duckdb_error(err: duckdb.Error, dataset: str, doing: str) -> RefreshError:
     """Turn a DuckDB error into a transient or terminal refresh error, by its type."""
     message = f"Dataset {dataset}: {doing} failed: {err}"
@@ -104,6 +100,18 @@ def classify_duckdb_error(err: duckdb.Error, dataset: str, doing: str) -> Refres
             message + " Raise memory_limit in the accelerator's DuckDB connection or set temp_directory.",
             dataset=dataset,
         )
+    return TerminalRefreshError(message, dataset=dataset)
+
+
+def source_stream_error(err: BaseException, dataset: str, source: Source) -> RefreshError:
+    """The error a source raised while DuckDB was reading its Arrow stream, classified."""
+    if isinstance(err, RefreshError):
+        if err.dataset is None:
+            err.dataset = dataset
+        return err
+    message = f"Dataset {dataset}: reading the source {source.description} failed: {err}"
+    if isinstance(err, OSError | TimeoutError):  # ConnectionError is an OSError
+        return TransientRefreshError(message, dataset=dataset)
     return TerminalRefreshError(message, dataset=dataset)
 
 
@@ -142,19 +150,29 @@ class RefreshPlan:
 
 
 class _CountingReader:
-    """Wraps an Arrow stream to count rows and bytes as DuckDB pulls batches through it."""
+    """Wraps an Arrow stream to count rows and bytes as DuckDB pulls batches through it.
+
+    It also keeps the exception a source raises mid-stream: DuckDB turns any Python exception in a
+    stream it consumes into a generic ``InvalidInputException``, which would lose the source's own
+    transient/terminal classification.
+    """
 
     def __init__(self, reader: pa.RecordBatchReader) -> None:
         self.rows = 0
         self.bytes = 0
+        self.error: BaseException | None = None
         self._reader = reader
 
     def stream(self) -> pa.RecordBatchReader:
         def batches() -> Iterator[pa.RecordBatch]:
-            for batch in self._reader:
-                self.rows += batch.num_rows
-                self.bytes += batch.nbytes
-                yield batch
+            try:
+                for batch in self._reader:
+                    self.rows += batch.num_rows
+                    self.bytes += batch.nbytes
+                    yield batch
+            except Exception as err:
+                self.error = err
+                raise
 
         return pa.RecordBatchReader.from_batches(self._reader.schema, batches())
 
@@ -204,21 +222,41 @@ class DuckDBAcceleratorHook(DuckDBHook):
     def connect(self, path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open a DuckDB file with the hook's settings (no extension downloads)."""
         con = duckdb.connect(str(path), read_only=read_only, config=self.get_connect_config())
-        run(con, "SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+        try:
+            # Naive timestamps and ISO-8601 strings without an offset are UTC (as Spice reads them),
+            # whatever the worker's local time zone is.
+            run(
+                con,
+                "SET TimeZone = 'UTC'; SET enable_progress_bar = true; SET enable_progress_bar_print = false",
+            )
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def _connect_live(self, path: Path, *, read_only: bool, dataset: str) -> duckdb.DuckDBPyConnection:
         """Open the live file, waiting while readers in other processes hold it."""
         deadline = time.monotonic() + self.lock_timeout
-        delay = 0.01
+        delay = 0.002
         while True:
             try:
                 return self.connect(path, read_only=read_only)
             except duckdb.Error as err:
                 if not is_lock_conflict(err) or time.monotonic() >= deadline:
                     raise classify_duckdb_error(err, dataset, f"opening {path}") from err
+                # Short polls: readers hold the file only for one query (see reader.py).
                 time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+                delay = min(delay * 2, 0.02)
+
+    @contextlib.contextmanager
+    def _live_writer(self, path: Path, dataset: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The live file opened read-write, announced to readers so that they do not starve us."""
+        with write_intent(path, self.lock_timeout, dataset=dataset):
+            con = self._connect_live(path, read_only=False, dataset=dataset)
+            try:
+                yield con
+            finally:
+                con.close()
 
     def dataset_path(self, dataset: Dataset) -> Path:
         return dataset_file(dataset, self.data_dir)
@@ -251,27 +289,35 @@ class DuckDBAcceleratorHook(DuckDBHook):
         now = now or dt.datetime.now(dt.UTC)
         source = source or source_for(dataset)
         path = self.dataset_path(dataset)
-        with writer_lock(path, self.lock_timeout):
+        with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             remove_staging_leftovers(path)
             self._replay_wal(path, dataset)
             live = self._inspect_live(path, dataset, want_watermark=mode == RefreshMode.APPEND)
             staging = staging_file(path)
+            plan: RefreshPlan | None = None
             try:
                 with contextlib.closing(self.connect(staging)) as con:
                     plan = self._plan(dataset, mode, refresh_sql, source, con, live, now)
                     loaded_rows, incoming_bytes = self._load(dataset, plan, source, con)
+                    staged_stats = self._stats(con, dataset)
                     run(con, "CHECKPOINT")
                 if plan.replace and live.exclusive:
                     atomic_replace(staging, path)
                     rows = loaded_rows
+                    total_rows, watermark = staged_stats
                 else:
-                    rows = self._merge_into_live(dataset, plan, staging, path)
+                    rows, (total_rows, watermark), wasteful = self._merge_into_live(
+                        dataset, plan, staging, path
+                    )
+                    if wasteful:
+                        self._compact(path, dataset)
             except duckdb.Error as err:
+                if plan is not None and plan.counter is not None and plan.counter.error is not None:
+                    raise source_stream_error(plan.counter.error, dataset.name, source) from err
                 raise classify_duckdb_error(err, dataset.name, "refresh") from err
             finally:
                 source.close()
                 remove_file(staging)
-            total_rows, watermark = self._describe(path, dataset)
         duration_ms = round((time.monotonic() - started) * 1000)
         return RefreshResult(
             dataset=dataset.name,
@@ -289,7 +335,8 @@ class DuckDBAcceleratorHook(DuckDBHook):
         """Fold a WAL left by an interrupted in-place write into the file before it is replaced."""
         if path.exists() and wal_file(path).exists():
             log.info("Replaying the write-ahead log of %s left by an interrupted write", path)
-            self._connect_live(path, read_only=False, dataset=dataset.name).close()
+            with self._live_writer(path, dataset.name):
+                pass
 
     def _inspect_live(self, path: Path, dataset: Dataset, *, want_watermark: bool) -> LiveState:
         state = LiveState()
@@ -491,13 +538,23 @@ class DuckDBAcceleratorHook(DuckDBHook):
             done.set()
             thread.join()
 
-    def _merge_into_live(self, dataset: Dataset, plan: RefreshPlan, staging: Path, path: Path) -> int:
-        """Bring the staged rows into the live file in one transaction; returns rows written."""
+    def _merge_into_live(
+        self, dataset: Dataset, plan: RefreshPlan, staging: Path, path: Path
+    ) -> tuple[int, tuple[int, str | None], bool]:
+        """Bring the staged rows into the live file in one transaction.
+
+        Returns the rows written, the table's (row count, watermark) afterwards, and whether the
+        file now holds so much free space that it should be compacted.
+        """
+        with self._live_writer(path, dataset.name) as con:
+            return self._merge(dataset, plan, staging, con)
+
+    def _merge(
+        self, dataset: Dataset, plan: RefreshPlan, staging: Path, con: duckdb.DuckDBPyConnection
+    ) -> tuple[int, tuple[int, str | None], bool]:
+        """The merge itself, on the live file's read-write connection."""
         table = quote_identifier(dataset.name)
         staged = f"{_STAGING_ALIAS}.{table}"
-        acceleration = dataset.acceleration
-        assert acceleration is not None
-        con = self._connect_live(path, read_only=False, dataset=dataset.name)
         try:
             run(con, f"ATTACH {sql_string(str(staging))} AS {_STAGING_ALIAS} (READ_ONLY)")
             run(con, "BEGIN TRANSACTION")
@@ -510,13 +567,11 @@ class DuckDBAcceleratorHook(DuckDBHook):
             run(con, "COMMIT")
             run(con, f"DETACH {_STAGING_ALIAS}")
             run(con, "CHECKPOINT")
-            return int(written)
+            return int(written), self._stats(con, dataset), self._wasteful(con)
         except duckdb.Error:
             with contextlib.suppress(duckdb.Error):
                 run(con, "ROLLBACK")
             raise
-        finally:
-            con.close()
 
     @staticmethod
     def _check_same_columns(
@@ -566,21 +621,55 @@ class DuckDBAcceleratorHook(DuckDBHook):
             condition = ""
         return int(scalar(con, f"INSERT INTO {table} SELECT * FROM {staged} AS s{condition}") or 0)
 
-    def _describe(self, path: Path, dataset: Dataset) -> tuple[int, str | None]:
-        """Row count and watermark of the accelerated table, for the refresh summary."""
-        con = self._connect_live(path, read_only=True, dataset=dataset.name)
+    @staticmethod
+    def _stats(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> tuple[int, str | None]:
+        """Row count and watermark of the dataset's table on ``con``, for the refresh summary."""
+        table = quote_identifier(dataset.name)
+        total = scalar(con, f"SELECT count(*) FROM {table}")
+        watermark = None
+        if dataset.time_column:
+            time_column = TimeColumn(dataset.time_column, dataset.time_format)
+            with contextlib.suppress(duckdb.Error):
+                value = scalar(con, f"SELECT max({time_column.instant_sql()}) FROM {table}")
+                watermark = None if value is None else str(value)
+        return int(total), watermark
+
+    @staticmethod
+    def _wasteful(con: duckdb.DuckDBPyConnection) -> bool:
+        """Whether the (checkpointed) file is more than a third larger than the data it holds.
+
+        Replacing or deleting rows in place frees blocks in the middle of the file, which DuckDB
+        reuses but never returns to the file system; a shared file whose large table is fully
+        refreshed would otherwise settle at about twice its size.
+        """
+        row = run(
+            con,
+            "SELECT total_blocks, free_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()",
+        )
+        if not row:
+            return False
+        total_blocks, free_blocks = row[0]
+        return bool(total_blocks) and free_blocks * COMPACT_FREE_FRACTION > total_blocks
+
+    def _compact(self, path: Path, dataset: Dataset) -> None:
+        """Rewrite the live file without its free space: copy it to a staging file, rename it over.
+
+        Called while holding the writer lock. Readers keep reading the old file meanwhile (both are
+        read-only opens) and then the identical data in the new one.
+        """
+        staging = staging_file(path)
         try:
-            table = quote_identifier(dataset.name)
-            total = scalar(con, f"SELECT count(*) FROM {table}")
-            watermark = None
-            if dataset.time_column:
-                time_column = TimeColumn(dataset.time_column, dataset.time_format)
-                with contextlib.suppress(duckdb.Error):
-                    value = scalar(con, f"SELECT max({time_column.instant_sql()}) FROM {table}")
-                    watermark = None if value is None else str(value)
-            return int(total), watermark
+            with contextlib.closing(self.connect(staging)) as con:
+                target = quote_identifier(scalar(con, "SELECT current_database()"))
+                run(con, f"ATTACH {sql_string(str(path))} AS {_LIVE_ALIAS} (READ_ONLY)")
+                run(con, f"COPY FROM DATABASE {_LIVE_ALIAS} TO {target}")
+                run(con, f"DETACH {_LIVE_ALIAS}")
+                run(con, "CHECKPOINT")
+            atomic_replace(staging, path)
+            log.info("Compacted %s after refreshing dataset %s", path, dataset.name)
         finally:
-            con.close()
+            remove_file(staging)
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -598,24 +687,20 @@ class DuckDBAcceleratorHook(DuckDBHook):
         cutoff = time_column.from_instant(now - acceleration.retention_period)
         path = self.dataset_path(dataset)
         deleted = total = 0
-        with writer_lock(path, self.lock_timeout):
+        wasteful = False
+        with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             if path.exists():
-                con = self._connect_live(path, read_only=False, dataset=dataset.name)
+                remove_staging_leftovers(path)
                 try:
-                    table = quote_identifier(dataset.name)
-                    exists = scalar(
-                        con,
-                        "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?)",
-                        [dataset.name],
-                    )
-                    if exists:
-                        deleted = int(scalar(con, f"DELETE FROM {table} WHERE {time_column.before(cutoff)}"))
-                        total = scalar(con, f"SELECT count(*) FROM {table}")
-                        run(con, "CHECKPOINT")
+                    with self._live_writer(path, dataset.name) as con:
+                        wasteful, deleted, total = self._retain(con, dataset, time_column, cutoff)
                 except duckdb.Error as err:
                     raise classify_duckdb_error(err, dataset.name, "retention") from err
-                finally:
-                    con.close()
+                if wasteful:
+                    try:
+                        self._compact(path, dataset)
+                    except duckdb.Error as err:
+                        raise classify_duckdb_error(err, dataset.name, "compacting after retention") from err
         return RetentionResult(
             dataset=dataset.name,
             deleted_rows=deleted,
@@ -623,6 +708,25 @@ class DuckDBAcceleratorHook(DuckDBHook):
             cutoff=str(cutoff),
             duration_ms=round((time.monotonic() - started) * 1000),
         )
+
+    @staticmethod
+    def _retain(
+        con: duckdb.DuckDBPyConnection, dataset: Dataset, time_column: TimeColumn, cutoff: Any
+    ) -> tuple[bool, int, int]:
+        """Delete the rows older than ``cutoff``; (file now wasteful, rows deleted, rows left)."""
+        table = quote_identifier(dataset.name)
+        exists = scalar(
+            con,
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND lower(table_name) = lower(?)",
+            [dataset.name],
+        )
+        if not exists:
+            return False, 0, 0
+        deleted = int(scalar(con, f"DELETE FROM {table} WHERE {time_column.before(cutoff)}") or 0)
+        total = int(scalar(con, f"SELECT count(*) FROM {table}"))
+        run(con, "CHECKPOINT")
+        return deleted > 0 and DuckDBAcceleratorHook._wasteful(con), deleted, total
 
 
 __all__ = ["DuckDBAcceleratorHook", "classify_duckdb_error", "is_lock_conflict"]

@@ -5,6 +5,10 @@ For a dataset file ``taxi.duckdb`` the accelerator keeps, in the same directory:
 * ``taxi.duckdb`` — the live file readers open (read-only). It is only ever *replaced* by an atomic
   ``rename`` of a complete, checkpointed file, or changed inside one DuckDB transaction.
 * ``taxi.duckdb.lock`` — an ``flock`` held by the one writer of the file, across processes.
+* ``taxi.duckdb.intent`` — an ``flock`` a writer holds exclusively while it opens and writes the live
+  file in place; readers take it shared, only while they *open* the file (:func:`read_turn`). So new
+  readers queue behind a waiting writer instead of starving it, and the writer waits for at most
+  the reads already running.
 * ``taxi.duckdb.staging-<pid>-<token>`` — the file a refresh builds before it is swapped in or
   copied into the live file. A crash leaves at most such files behind; the next writer (holding the
   lock, so no refresh is using them) deletes them.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import logging
 import os
 import re
@@ -69,7 +74,7 @@ def remove_file(path: Path) -> None:
 def remove_staging_leftovers(path: Path) -> list[Path]:
     """Delete staging files a crashed refresh left next to ``path``. Call only while holding the lock."""
     removed = []
-    for leftover in path.parent.glob(f"{path.name}{STAGING_MARK}*"):
+    for leftover in path.parent.glob(f"{glob.escape(path.name)}{STAGING_MARK}*"):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
             removed.append(leftover)
@@ -95,7 +100,9 @@ def atomic_replace(staging: Path, live: Path) -> None:
 
 
 @contextlib.contextmanager
-def writer_lock(path: Path, timeout: float | None = None, poll: float = 0.1) -> Iterator[None]:
+def writer_lock(
+    path: Path, timeout: float | None = None, poll: float = 0.05, *, dataset: str | None = None
+) -> Iterator[None]:
     """Hold the single-writer lock of a DuckDB file, across processes on this host.
 
     Waits up to ``timeout`` seconds (``[accel] lock_timeout``), then raises
@@ -115,12 +122,65 @@ def writer_lock(path: Path, timeout: float | None = None, poll: float = 0.1) -> 
                 if err.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
                 if time.monotonic() >= deadline:
+                    who = f"Dataset {dataset}: a" if dataset else "A"
                     raise SourceLockedError(
-                        f"Another refresh has been writing {path} for more than {timeout:.0f}s; "
+                        f"{who}nother refresh has been writing {path} for more than {timeout:g}s; "
                         "this refresh will be retried. Raise [accel] lock_timeout if refreshes of "
-                        "datasets sharing this file take longer."
+                        "datasets sharing this file take longer.",
+                        dataset=dataset,
                     ) from err
                 time.sleep(poll)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the flock
+
+
+def intent_file(path: Path) -> Path:
+    return path.with_name(path.name + ".intent")
+
+
+def _flock_until(fd: int, operation: int, deadline: float, poll: float) -> bool:
+    """Take an flock, polling until ``deadline``; whether it was taken."""
+    while True:
+        try:
+            fcntl.flock(fd, operation | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+
+
+@contextlib.contextmanager
+def write_intent(path: Path, timeout: float, *, dataset: str | None = None) -> Iterator[None]:
+    """Hold the file's write intent (exclusive): new readers wait until the in-place write is done."""
+    fd = os.open(intent_file(path), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _flock_until(fd, fcntl.LOCK_EX, time.monotonic() + timeout, 0.002):
+            raise SourceLockedError(
+                f"Readers kept {path} busy for more than {timeout:g}s; the refresh will be retried.",
+                dataset=dataset,
+            )
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def read_turn(path: Path, timeout: float) -> Iterator[bool]:
+    """Wait (up to ``timeout``) while a writer announces an in-place write; yields whether it waited in vain.
+
+    Hold it only around opening the file. A file without an intent file (never written in place, or
+    a read-only directory) is not waited for.
+    """
+    try:
+        fd = os.open(intent_file(path), os.O_RDONLY)
+    except OSError:
+        yield True
+        return
+    try:
+        yield _flock_until(fd, fcntl.LOCK_SH, time.monotonic() + timeout, 0.002)
+    finally:
+        os.close(fd)
