@@ -5,15 +5,31 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow_provider_accel.exceptions import SpicepodError
+from airflow_provider_accel.sources.airflow_sql import AirflowSqlSource
 from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.duckdb_file import DuckDBFileSource
 from airflow_provider_accel.sources.file import FileSource
+from airflow_provider_accel.sources.http import HttpSource
+from airflow_provider_accel.sources.mysql import MySQLSource
+from airflow_provider_accel.sources.object_store import ObjectStoreSource
+from airflow_provider_accel.sources.postgres import PostgresSource
+from airflow_provider_accel.sources.sqlite import SqliteSource
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
 
 #: Source classes in match order (the first that accepts a ``from:`` wins; FileSource is the fallback
 #: for plain paths and must stay last).
-SOURCE_CLASSES: list[type[Source]] = [FileSource]
+SOURCE_CLASSES: list[type[Source]] = [
+    ObjectStoreSource,
+    HttpSource,
+    PostgresSource,
+    MySQLSource,
+    SqliteSource,
+    DuckDBFileSource,
+    AirflowSqlSource,
+    FileSource,
+]
 
 
 def source_class_for(from_: str) -> type[Source] | None:

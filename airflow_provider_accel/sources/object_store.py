@@ -1,0 +1,252 @@
+"""``s3://bucket/prefix/`` (or ``s3://bucket/key.parquet``): Parquet, CSV or JSON objects in S3 or an
+S3-compatible store.
+
+Params (Spice's): ``file_format`` (``parquet``/``csv``/``json``; else from the key's extension, else
+parquet), ``s3_endpoint`` (e.g. ``http://127.0.0.1:9000`` for MinIO), ``s3_region``, ``s3_auth``
+(``public``: anonymous; ``key``: ``s3_key`` + ``s3_secret``; ``iam_role``: the AWS default credential
+chain), ``s3_key``, ``s3_secret``, ``s3_session_token``. Or ``aws_conn_id``: an Airflow AWS connection
+(login = access key id, password = secret, extra ``region_name``, ``endpoint_url``,
+``aws_session_token``); explicit ``s3_*`` params win over it. Without ``s3_auth``: ``key`` when a key is
+given, else ``public``, as Spice does.
+
+DuckDB here cannot load httpfs, so the objects are read by Arrow's C++ S3 filesystem: the
+``pyarrow.dataset`` is registered in the accelerator's DuckDB connection and the scan is
+``SELECT * FROM <that name>``; DuckDB pushes projection and filters into the Arrow dataset scanner
+(Parquet row groups are skipped by statistics), and batches stream without Python per-row work.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+
+from airflow_provider_accel.exceptions import SpicepodError
+from airflow_provider_accel.sources._common import StreamingSource, quote_ident, resolve_params
+from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from airflow_provider_accel.spicepod.model import Dataset
+
+log = logging.getLogger(__name__)
+
+FILE_FORMATS = ("parquet", "csv", "json")
+_EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+# AWS SDK error names (pyarrow reports S3 failures as OSError carrying the SDK's error name: there is
+# no typed exception to catch, so these names are the classification).
+_TERMINAL_AWS_ERRORS = (
+    "ACCESS_DENIED",
+    "INVALID_ACCESS_KEY_ID",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "NO_SUCH_BUCKET",
+    "NoSuchBucket",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AccessDenied",
+    "UNRECOGNIZED_CLIENT",
+    "Forbidden",
+    "HTTP response code: 403",
+    "HTTP response code: 401",
+)
+
+
+def file_format_for(dataset: Dataset, key: str) -> str:
+    fmt = str(dataset.params.get("file_format") or "").lower()
+    if fmt:
+        if fmt not in FILE_FORMATS:
+            raise SpicepodError(
+                f"Dataset {dataset.name}: params.file_format {fmt!r} is not supported; "
+                f"use one of {', '.join(FILE_FORMATS)}.",
+                dataset=dataset.name,
+                field="params.file_format",
+            )
+        return fmt
+    return _EXTENSIONS.get(PurePosixPath(key).suffix.lower(), "parquet")
+
+
+class ObjectStoreSource(StreamingSource):
+    """Objects under an ``s3://`` prefix, read as one Arrow dataset registered in DuckDB."""
+
+    prefixes: ClassVar[tuple[str, ...]] = ("s3://", "s3a://")
+    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
+        duckdb_native=True, filter_pushdown=True, projection_pushdown=True
+    )
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset)
+        self._registered: tuple[duckdb.DuckDBPyConnection, str] | None = None
+        self._dataset: pads.Dataset | None = None
+
+    @property
+    def location(self) -> tuple[str, str]:
+        parts = urlsplit(self.dataset.from_)
+        if not parts.netloc:
+            self.terminal("expected s3://bucket/prefix/")
+        return parts.netloc, parts.path.lstrip("/")
+
+    def filesystem(self) -> pafs.S3FileSystem:
+        import pyarrow.fs as pafs
+
+        params = resolve_params(self.dataset)
+        options: dict[str, Any] = {}
+        conn_id = params.get("aws_conn_id")
+        if conn_id:
+            options.update(self._from_airflow(str(conn_id)))
+        endpoint = params.get("s3_endpoint")
+        if endpoint:
+            options["endpoint_override"] = str(endpoint)
+        if params.get("s3_region"):
+            options["region"] = str(params["s3_region"])
+        if params.get("s3_key"):
+            options["access_key"] = str(params["s3_key"])
+            options["secret_key"] = str(params.get("s3_secret") or "")
+        if params.get("s3_session_token"):
+            options["session_token"] = str(params["s3_session_token"])
+        auth = str(params.get("s3_auth") or ("key" if options.get("access_key") else "public")).lower()
+        if auth == "public":
+            options = {
+                k: v for k, v in options.items() if k not in ("access_key", "secret_key", "session_token")
+            }
+            options["anonymous"] = True
+        elif auth == "key":
+            if not options.get("access_key") or not options.get("secret_key"):
+                raise SpicepodError(
+                    f"Dataset {self.dataset.name}: s3_auth is 'key' but s3_key/s3_secret are not set.",
+                    dataset=self.dataset.name,
+                    field="params.s3_key",
+                )
+        elif auth == "iam_role":
+            # The AWS default chain (instance profile, web identity, env vars): pass no keys.
+            options = {
+                k: v for k, v in options.items() if k not in ("access_key", "secret_key", "session_token")
+            }
+        else:
+            raise SpicepodError(
+                f"Dataset {self.dataset.name}: params.s3_auth {auth!r} is not one of public, key, iam_role.",
+                dataset=self.dataset.name,
+                field="params.s3_auth",
+            )
+        endpoint = options.get("endpoint_override")
+        if isinstance(endpoint, str) and "://" in endpoint:
+            scheme, _, rest = endpoint.partition("://")
+            options["scheme"] = scheme
+            options["endpoint_override"] = rest.rstrip("/")
+            # Path-style addressing: S3-compatible stores on an IP or localhost have no bucket DNS.
+            options.setdefault("force_virtual_addressing", False)
+        options.setdefault("region", "us-east-1")
+        # Fail fast: the operator's own retry (Fibonacci backoff) is the retry policy.
+        options["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(max_attempts=2)
+        options.setdefault("connect_timeout", 10)
+        options.setdefault("request_timeout", 60)
+        return pafs.S3FileSystem(**options)
+
+    def _from_airflow(self, conn_id: str) -> dict[str, Any]:
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException as err:
+            self.terminal(f"Airflow connection {conn_id!r} not found", err)
+        extra = conn.extra_dejson or {}
+        out: dict[str, Any] = {}
+        if conn.login:
+            out["access_key"] = conn.login
+            out["secret_key"] = conn.password or ""
+        if extra.get("aws_session_token"):
+            out["session_token"] = extra["aws_session_token"]
+        if extra.get("region_name"):
+            out["region"] = extra["region_name"]
+        endpoint = extra.get("endpoint_url") or (extra.get("service_config") or {}).get("s3", {}).get(
+            "endpoint_url"
+        )
+        if endpoint:
+            out["endpoint_override"] = endpoint
+        return out
+
+    def _fail(self, err: BaseException) -> None:
+        text = str(err)
+        if isinstance(err, FileNotFoundError | PermissionError) or any(
+            n in text for n in _TERMINAL_AWS_ERRORS
+        ):
+            self.terminal(f"cannot read the objects: {text}", err)
+        if isinstance(err, OSError):
+            self.transient(f"cannot reach the object store: {text}", err)
+        self.terminal(f"cannot read the objects: {text}", err)
+
+    def arrow_dataset(self) -> pads.Dataset:
+        import pyarrow.dataset as pads
+        import pyarrow.fs as pafs
+
+        if self._dataset is not None:
+            return self._dataset
+        bucket, key = self.location
+        fmt = file_format_for(self.dataset, key)
+        fs = self.filesystem()
+        path = f"{bucket}/{key}".rstrip("/")
+        try:
+            info = fs.get_file_info(path)
+            if info.type == pafs.FileType.NotFound:
+                self.terminal(f"no object or prefix {self.dataset.from_!r}")
+            # A prefix is listed recursively; keys of another format (e.g. _SUCCESS markers) are skipped.
+            source: Any = path
+            if info.type == pafs.FileType.Directory:
+                files = [
+                    f.path
+                    for f in fs.get_file_info(pafs.FileSelector(path, recursive=True))
+                    if f.type == pafs.FileType.File
+                    and _EXTENSIONS.get(PurePosixPath(f.path).suffix.lower(), fmt) == fmt
+                    and not PurePosixPath(f.path).name.startswith(("_", "."))
+                ]
+                if not files:
+                    self.terminal(f"no {fmt} objects under {self.dataset.from_!r}")
+                source = sorted(files)
+            self._dataset = pads.dataset(source, format=fmt, filesystem=fs)
+        except (OSError, pa.ArrowException) as err:
+            self._fail(err)
+        return self._dataset  # type: ignore[return-value]
+
+    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
+        return self.arrow_dataset().schema
+
+    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._register(con)
+
+    def _register(self, con: duckdb.DuckDBPyConnection) -> str:
+        if self._registered is not None and self._registered[0] is con:
+            return self._registered[1]
+        self.close()
+        name = f"accel_s3_{uuid.uuid4().hex[:12]}"
+        con.register(name, self.arrow_dataset())
+        self._registered = (con, name)
+        return name
+
+    def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
+        self.check_columns(self.schema(con), request.columns)
+        name = self._register(con)
+        log.info("Dataset %s: reading %s as Arrow dataset %s", self.dataset.name, self.description, name)
+        return SourceScan(duckdb_sql=f"SELECT * FROM {quote_ident(name)}")
+
+    def close(self) -> None:
+        registered, self._registered = self._registered, None
+        if registered is not None:
+            con, name = registered
+            try:
+                con.unregister(name)
+            except Exception as err:  # connection already closed: the registration died with it
+                log.debug("Dataset %s: unregistering %s: %s", self.dataset.name, name, err)

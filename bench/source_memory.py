@@ -1,0 +1,179 @@
+"""Peak memory and pushdown of the PostgreSQL source, measured on the local server.
+
+Usage: ``.venv/bin/python bench/source_memory.py [--rows 1000000 5000000] [--alternatives]``
+
+For each size it creates ``accel_bench.events_<rows>`` (kept between runs; ``--drop`` removes them),
+then in a fresh subprocess per measurement runs a full refresh through the accelerator
+(``DuckDBAcceleratorHook.refresh``) into a DuckDB file and reports the child's peak RSS
+(``ru_maxrss``), rows and seconds. ``--alternatives`` also measures streaming the same table with a
+psycopg server-side cursor converted to Arrow in Python (the non-ADBC way). Then the pushdown proof:
+a refresh_sql selecting 1% of the rows, with the rows the server sent and the tuples it read
+(``pg_stat_user_tables``). Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+PG = {
+    "host": os.environ.get("ACCEL_TEST_PG_HOST", "127.0.0.1"),
+    "port": int(os.environ.get("ACCEL_TEST_PG_PORT", "5432")),
+    "user": os.environ.get("ACCEL_TEST_PG_USER", "postgres"),
+    "dbname": os.environ.get("ACCEL_BENCH_PG_DB", "test"),
+}
+SCHEMA = "accel_bench"
+
+_CHILD_REFRESH = r"""
+import json, os, resource, sys, time, tempfile
+from pathlib import Path
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+from airflow_provider_accel.accelerator import DuckDBAcceleratorHook
+from airflow_provider_accel.spicepod.model import Acceleration, Dataset
+args = json.loads(sys.argv[1])
+ds = Dataset(from_=args["from"], name="events", params=args["params"], acceleration=Acceleration())
+hook = DuckDBAcceleratorHook(data_dir=Path(args["dir"]))
+start = time.monotonic()
+result = hook.refresh(ds, refresh_sql=args.get("refresh_sql"))
+print(json.dumps({"rows": result.rows, "seconds": round(time.monotonic() - start, 2),
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+
+_CHILD_PSYCOPG = r"""
+import json, resource, sys, time
+import duckdb, psycopg, pyarrow as pa
+args = json.loads(sys.argv[1])
+start = time.monotonic()
+schema = pa.schema([("id", pa.int64()), ("ts", pa.timestamp("us", tz="UTC")),
+                    ("amount", pa.decimal128(12, 2)), ("label", pa.string()), ("flag", pa.bool_())])
+conn = psycopg.connect(**args["pg"])
+cur = conn.cursor(name="bench")  # server-side cursor: rows arrive itersize at a time
+cur.itersize = 10000
+cur.execute(f"SELECT id, ts, amount, label, flag FROM {args['table']}")
+def batches():
+    while rows := cur.fetchmany(10000):
+        cols = list(zip(*rows))
+        arrays = [pa.array(c, type=f.type) for c, f in zip(cols, schema)]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+reader = pa.RecordBatchReader.from_batches(schema, batches())
+con = duckdb.connect(args["file"])
+con.register("src", reader)
+con.execute("CREATE TABLE t AS SELECT * FROM src").fetchall()
+rows = con.execute("SELECT count(*) FROM t").fetchall()[0][0]
+print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - start, 2),
+                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+"""
+
+
+def pg_connect() -> Any:
+    import psycopg
+
+    return psycopg.connect(**PG, autocommit=True)
+
+
+def ensure_table(rows: int) -> str:
+    table = f"{SCHEMA}.events_{rows}"
+    with pg_connect() as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+        if not exists:
+            conn.execute(
+                f"CREATE TABLE {table} AS SELECT g::int8 AS id, "
+                "timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second' AS ts, "
+                "(g % 100000 / 100.0)::numeric(12,2) AS amount, 'label ' || g || repeat('x', 20) AS label, "
+                f"g % 2 = 0 AS flag FROM generate_series(1, {rows}) g"
+            )
+            conn.execute(f"CREATE INDEX ON {table} (id)")
+            conn.execute(f"ANALYZE {table}")
+    return table
+
+
+def run_child(code: str, args: dict[str, Any]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def tuples_read(table: str) -> tuple[int, int]:
+    schema, name = table.split(".")
+    with pg_connect() as conn:
+        row = conn.execute(
+            "SELECT coalesce(seq_tup_read, 0), coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables "
+            "WHERE schemaname = %s AND relname = %s",
+            (schema, name),
+        ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def params() -> dict[str, Any]:
+    return {
+        "pg_host": PG["host"],
+        "pg_port": PG["port"],
+        "pg_user": PG["user"],
+        "pg_db": PG["dbname"],
+        "pg_sslmode": "disable",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--alternatives", action="store_true")
+    parser.add_argument("--drop", action="store_true", help="drop the bench tables afterwards")
+    opts = parser.parse_args()
+    report: dict[str, Any] = {"refresh": {}, "psycopg_cursor": {}, "pushdown": {}}
+    for rows in opts.rows:
+        table = ensure_table(rows)
+        with tempfile.TemporaryDirectory() as tmp:
+            report["refresh"][rows] = run_child(
+                _CHILD_REFRESH, {"from": f"postgres:{table}", "params": params(), "dir": tmp}
+            )
+        if opts.alternatives:
+            with tempfile.TemporaryDirectory() as tmp:
+                report["psycopg_cursor"][rows] = run_child(
+                    _CHILD_PSYCOPG, {"pg": PG, "table": table, "file": f"{tmp}/x.duckdb"}
+                )
+        # Pushdown proof: 1% of the rows, by an indexed range and by a non-indexable predicate.
+        for label, where in (("id <= 1%", f"id <= {rows // 100}"), ("id % 100 = 0", "id % 100 = 0")):
+            before = tuples_read(table)
+            with tempfile.TemporaryDirectory() as tmp:
+                res = run_child(
+                    _CHILD_REFRESH,
+                    {
+                        "from": f"postgres:{table}",
+                        "params": params(),
+                        "dir": tmp,
+                        "refresh_sql": f"SELECT * FROM events WHERE {where}",
+                    },
+                )
+            time.sleep(1.0)  # the server flushes a finished session's statistics asynchronously
+            after = tuples_read(table)
+            report["pushdown"][f"{rows}: {label}"] = {
+                "table_rows": rows,
+                "rows_transferred": res["rows"],
+                "fraction_transferred": round(res["rows"] / rows, 4),
+                "server_seq_tuples_read": after[0] - before[0],
+                "server_index_tuples_fetched": after[1] - before[1],
+                "seconds": res["seconds"],
+            }
+    sizes = sorted(report["refresh"])
+    if len(sizes) >= 2:
+        small, big = report["refresh"][sizes[0]], report["refresh"][sizes[-1]]
+        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+    if opts.drop:
+        with pg_connect() as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
