@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,8 @@ from airflow_provider_accel.spicepod.model import OnConflict, RefreshMode
 from airflow_provider_accel.sql.refresh_sql import quote_identifier, validate_refresh_sql
 
 if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
     from airflow_provider_accel.spicepod.model import Dataset
 
 log = logging.getLogger(__name__)
@@ -203,19 +206,22 @@ class DuckDBAcceleratorHook(DuckDBHook):
         self.data_dir = Path(data_dir) if data_dir is not None else config.data_dir()
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
 
-    @property
-    def connection_extra(self) -> dict[str, Any]:  # type: ignore[override]
-        # The default connection is optional; outside a task (tests, the API) there may be no way to
-        # look it up at all, which must mean "DuckDB defaults", not a failed refresh.
-        if "_accel_extra" not in self.__dict__:
-            try:
-                connection = self.airflow_connection
-            except Exception:
-                if self.get_conn_id() != self.default_conn_name:
-                    raise
-                connection = None
-            self.__dict__["_accel_extra"] = connection.extra_dejson if connection else {}
-        return self.__dict__["_accel_extra"]
+    @cached_property
+    def airflow_connection(self) -> Connection | None:
+        """The settings connection, or ``None`` when the default one is not configured.
+
+        The default connection is optional; outside a task (tests, the API) there may be no way to
+        look it up at all, which must mean "DuckDB's defaults", not a failed refresh. An explicitly
+        named connection that is missing is an error.
+        """
+        conn_id = self.get_conn_id()
+        try:
+            return self.get_connection(conn_id)
+        except Exception:
+            if conn_id != self.default_conn_name:
+                raise
+            self.log.debug("No Airflow connection %r; DuckDB's default settings apply.", conn_id)
+            return None
 
     # -- connections --------------------------------------------------------------------------
 
