@@ -1,7 +1,7 @@
 """Session-wide test setup: a private AIRFLOW_HOME with a real SQLite metadata DB, and server probes.
 
 Everything Airflow reads at import time is set here, before any test module imports Airflow.
-Tests that need a server (PostgreSQL, MariaDB, ...) call :func:`require_server`: on a laptop
+Tests that need a server (PostgreSQL, MariaDB, ...) call ``servers.require_server``: on a laptop
 without it they skip with a loud reason; with ``ACCEL_REQUIRE_SERVICES=1`` (set by ``.ci/run``)
 the same absence is a failure.
 """
@@ -9,7 +9,6 @@ the same absence is a failure.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from pathlib import Path
 
@@ -27,36 +26,6 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_HOME / "dags")
 os.environ["AIRFLOW__ACCEL__DATA_DIR"] = str(_HOME / "accel")
 os.environ["AIRFLOW__ACCEL__SPICEPOD_PATH"] = str(_HOME / "spicepod.yaml")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
-
-PG_HOST = os.environ.get("ACCEL_TEST_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("ACCEL_TEST_PG_PORT", "5432"))
-PG_USER = os.environ.get("ACCEL_TEST_PG_USER", "postgres")
-MYSQL_HOST = os.environ.get("ACCEL_TEST_MYSQL_HOST", "127.0.0.1")
-MYSQL_PORT = int(os.environ.get("ACCEL_TEST_MYSQL_PORT", "3306"))
-MYSQL_USER = os.environ.get("ACCEL_TEST_MYSQL_USER", "root")
-MYSQL_PASSWORD = os.environ.get("ACCEL_TEST_MYSQL_PASSWORD", "")
-REDIS_HOST = os.environ.get("ACCEL_TEST_REDIS_HOST", "127.0.0.1")
-REDIS_PORT = int(os.environ.get("ACCEL_TEST_REDIS_PORT", "6379"))
-
-
-def services_required() -> bool:
-    """True in CI: a missing server fails the test instead of skipping it."""
-    return os.environ.get("ACCEL_REQUIRE_SERVICES", "").lower() in ("1", "true", "yes")
-
-
-def require_server(name: str, host: str, port: int) -> None:
-    """Skip (laptop) or fail (CI) unless a TCP server answers at ``host:port``."""
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return
-    except OSError as err:
-        reason = (
-            f"!!! {name} is not reachable at {host}:{port} ({err}); this test needs it. "
-            f"Start {name} or point the ACCEL_TEST_* variables at one."
-        )
-        if services_required():
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +52,12 @@ def airflow_db(airflow_home: Path) -> Path:
 
     db.resetdb()
     return airflow_home / "airflow.db"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """Remember the started e2e ``airflow_stack`` so tests/ui can share it instead of starting another."""
+    result = yield
+    if fixturedef.argname == "airflow_stack" and fixturedef.baseid == "tests/e2e":
+        request.config.accel_airflow_stack = result
+    return result

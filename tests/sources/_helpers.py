@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
-from conftest import (
+from servers import (
     MYSQL_HOST,
     MYSQL_PASSWORD,
     MYSQL_PORT,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import (
+from servers import (
     MYSQL_HOST,
     MYSQL_PASSWORD,
     MYSQL_PORT,

@@ -98,7 +98,7 @@ class TestDelegation:
         self, pg_conn: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A postgres connection is read by the ADBC source, and messages keep the airflow: form."""
-        from conftest import PG_HOST, PG_PORT, PG_USER
+        from servers import PG_HOST, PG_PORT, PG_USER
 
         monkeypatch.setenv("AIRFLOW_CONN_ACCEL_TEST_PG2", f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/test")
         pg_conn.execute(f"CREATE TABLE {pg_schema}.t AS SELECT g AS id FROM generate_series(1, 20) g")
@@ -115,7 +115,7 @@ class TestDelegation:
         self, mysql_conn: Any, mysql_db: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A mysql connection is read by the unbuffered-cursor MySQL source."""
-        from conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+        from servers import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
 
         monkeypatch.setenv(
             "AIRFLOW_CONN_ACCEL_TEST_MY2",

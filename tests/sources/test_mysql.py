@@ -168,7 +168,7 @@ class TestFailures:
 
 def test_airflow_connection_id(mysql_conn: Any, mysql_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """mysql_conn_id reads host/port/login/password from an Airflow connection; from: names the database."""
-    from conftest import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
+    from servers import MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_ACCEL_TEST_MYSQL",

@@ -227,7 +227,7 @@ class TestConnectionForms:
         self, pg_conn: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """postgres_conn_id reads host/port/login/schema from an Airflow connection."""
-        from conftest import PG_HOST, PG_PORT, PG_USER
+        from servers import PG_HOST, PG_PORT, PG_USER
 
         monkeypatch.setenv("AIRFLOW_CONN_ACCEL_TEST_PG", f"postgres://{PG_USER}@{PG_HOST}:{PG_PORT}/test")
         _numbers(pg_conn, pg_schema, rows=3)
@@ -240,7 +240,7 @@ class TestConnectionForms:
         self, pg_conn: Any, pg_schema: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """pg_connection_string works, with a ${env:..} placeholder resolved at refresh time."""
-        from conftest import PG_HOST, PG_PORT, PG_USER
+        from servers import PG_HOST, PG_PORT, PG_USER
 
         monkeypatch.setenv("ACCEL_TEST_PG_URI", f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/test")
         _numbers(pg_conn, pg_schema, rows=4)
