@@ -25,8 +25,10 @@ def held(tmp_path: Path) -> subprocess.Popen[str]:
     proc = script("hold_file.py", tmp_path / "held.duckdb", stdin=subprocess.PIPE)
     wait_for_line(proc, "ready")
     yield proc
-    if proc.poll() is None:
-        proc.communicate(input="", timeout=30)
+    # release() may already have closed stdin from its timer thread; closing it again is a no-op.
+    if proc.stdin is not None and not proc.stdin.closed:
+        proc.stdin.close()
+    proc.wait(timeout=30)
 
 
 def release(proc: subprocess.Popen[str]) -> None:
