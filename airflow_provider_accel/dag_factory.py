@@ -20,6 +20,7 @@ from airflow_provider_accel.operators.refresh import (
     AccelerationRetentionOperator,
     current_spicepod,
 )
+from airflow_provider_accel.param_formats import DURATION_FORMAT, refresh_sql_format
 from airflow_provider_accel.retry import retries_for
 from airflow_provider_accel.spicepod.durations import format_duration
 from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, dag_id_for
@@ -55,6 +56,8 @@ def trigger_params(dataset: Dataset) -> dict[str, Param]:
         "refresh_sql": Param(
             None,
             type=["null", "string"],
+            # Checked by the project's refresh_sql validator in the api-server (see param_formats).
+            format=refresh_sql_format(dataset.name),
             title="Refresh SQL",
             description=f"Optional filter for this run only, e.g. SELECT * FROM {dataset.name} WHERE ... "
             "Only column lists, WHERE and LIMIT are allowed. Empty keeps the dataset's refresh_sql.",
@@ -62,6 +65,7 @@ def trigger_params(dataset: Dataset) -> dict[str, Param]:
         "refresh_jitter_max": Param(
             None,
             type=["null", "string"],
+            format=DURATION_FORMAT,
             title="Jitter max",
             description="Optional maximum random delay before this refresh starts, e.g. 10s or 1m.",
         ),

@@ -1,4 +1,9 @@
-"""The Airflow plugin that serves the Spice-compatible REST API (``/v1/datasets/...``) on the api-server.
+"""The Airflow plugin: Spice's REST API (``/v1/datasets/...``) and the Accelerated Datasets UI page.
+
+The page is an ``external_views`` entry: a self-contained HTML+JS file served by a second small app
+at ``/accel`` and shown by the Airflow UI in a same-origin iframe under Browse, which calls ``/v1``
+with the signed-in user's session cookie. (``react_apps`` would need a JS bundle built against the
+UI's plugin contract, shipped with its own React, for no gain here.)
 
 Airflow imports plugins in many processes (scheduler, dag-processor, triggerer, task runners), not only
 in the api-server. So this module stays thin: the FastAPI app, its routes and the Airflow API modules
@@ -9,10 +14,13 @@ invalid or missing spicepod therefore cannot break plugin loading; it only shows
 from __future__ import annotations
 
 import importlib
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
+
+from airflow_provider_accel import param_formats
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Where the api-server mounts the app: the routes are then exactly Spice's ``/v1/datasets/...``.
 URL_PREFIX = "/v1"
+#: Where the UI page is served (``/accel/datasets``).
+UI_URL_PREFIX = "/accel"
 
 
 class LazyASGIApp:
@@ -50,9 +60,44 @@ class LazyASGIApp:
 
 api_app = LazyASGIApp("airflow_provider_accel.api.app:create_app")
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_PATH_BODY = b'{"message":"Invalid request path: it contains control characters."}'
+
+
+class ControlCharacterPathGuard:
+    """Root middleware: a ``/v1`` path with control characters (``%00``, ``%0A``, ...) gets a 400.
+
+    Starlette's mount does not match a path with a newline (the api-server would answer its own
+    ``{"detail": "Not Found"}``), and a NUL would reach the metadata database, which PostgreSQL
+    rejects with an error. No dataset name or run id contains control characters, so such a request
+    is answered here, before routing, in the API's own error shape.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if (path == URL_PREFIX or path.startswith(URL_PREFIX + "/")) and _CONTROL_CHARACTERS.search(path):
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(_BAD_PATH_BODY)),
+                ]
+                await send({"type": "http.response.start", "status": 400, "headers": headers})
+                await send({"type": "http.response.body", "body": _BAD_PATH_BODY})
+                return
+        await self.app(scope, receive, send)
+
+
+ui_app = LazyASGIApp("airflow_provider_accel.ui.app:create_app")
+
+# The trigger form's refresh_sql / jitter checks run the project's validator (see param_formats).
+param_formats.register_from_spicepod()
+
 
 class AccelerationPlugin(AirflowPlugin):
-    """Registers the dataset acceleration REST API (Spice.ai's ``/v1/datasets`` routes)."""
+    """Registers the dataset acceleration REST API (Spice.ai's ``/v1/datasets`` routes) and UI page."""
 
     name = "accel"
     fastapi_apps = [
@@ -60,5 +105,20 @@ class AccelerationPlugin(AirflowPlugin):
             "app": api_app,
             "url_prefix": URL_PREFIX,
             "name": "Dataset acceleration API (Spice.ai-compatible)",
+        },
+        {
+            "app": ui_app,
+            "url_prefix": UI_URL_PREFIX,
+            "name": "Accelerated Datasets UI page",
+        },
+    ]
+    external_views = [
+        {
+            "name": "Accelerated Datasets",
+            "href": f"{UI_URL_PREFIX}/datasets",
+            "icon": f"{UI_URL_PREFIX}/icon.svg",
+            "url_route": "accelerated-datasets",
+            "destination": "nav",
+            "category": "browse",
         }
     ]

@@ -57,4 +57,17 @@ def readable_dag_ids(user: BaseUser, dag_ids: set[str]) -> set[str]:
     return get_auth_manager().filter_authorized_dag_ids(dag_ids=dag_ids, user=user, method="GET")
 
 
+def may_trigger(user: BaseUser, dag_id: str) -> bool:
+    """Whether the user may trigger runs of the DAG: the check of the refresh route, as a boolean."""
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+    from airflow.models.dag import DagModel
+
+    return get_auth_manager().is_authorized_dag(
+        method="POST",
+        access_entity=DagAccessEntity.RUN,
+        details=DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)),
+        user=user,
+    )
+
+
 RUN = DagAccessEntity.RUN

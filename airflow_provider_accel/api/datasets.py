@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from airflow_provider_accel import param_formats
 from airflow_provider_accel.api.errors import ApiError
 from airflow_provider_accel.config import spicepod_path
 
@@ -54,6 +55,8 @@ def current_spicepod() -> Spicepod:
         except (SpicepodError, OSError) as err:
             raise SpicepodUnavailable(f"The spicepod {path} is invalid: {err}") from err
         _cache = _Cached(key=key, spicepod=spicepod)
+        # A dataset added since the plugin was loaded gets its trigger-form check now.
+        param_formats.register(d.name for d in spicepod.datasets)
         log.info("Loaded spicepod %s (%d datasets)", path, len(spicepod.datasets))
         return spicepod
 

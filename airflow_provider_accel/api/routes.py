@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from airflow_provider_accel.api import service
 from airflow_provider_accel.api.auth import (
     RUN,
+    may_trigger,
     readable_dag_ids,
     requires_dag_listing,
     requires_dataset_access,
@@ -24,6 +25,7 @@ from airflow_provider_accel.api.datasets import current_spicepod, find_accelerat
 from airflow_provider_accel.api.errors import REFRESH_INTERNAL_ERROR, ApiError, MessageErrorRoute
 from airflow_provider_accel.api.schemas import (
     REFRESH_OVERRIDES_EXAMPLE,
+    AccelerationDetails,
     DatasetItem,
     MessageResponse,
     RefreshSqlResponse,
@@ -66,6 +68,10 @@ def _json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as err:
         raise ApiError(400, f"The request body is not valid JSON: {err}") from None
+    except RecursionError:
+        # Python's JSON decoder recurses once per nesting level: a body nested deeper than the
+        # interpreter's recursion limit is hostile, never a refresh request.
+        raise ApiError(400, "The request body is not valid JSON: it is nested too deeply.") from None
 
 
 def _refresh_sql_request_body(schema_ref: str) -> dict[str, Any]:
@@ -170,19 +176,29 @@ def get_dataset_refresh(
     description="With `status=true` each item also has `status` from the dataset's latest refresh run: "
     "`Initializing` (no run yet), `Refreshing` (queued or running), `Ready` (succeeded), `Error` "
     "(failed); `Disabled` for a dataset without acceleration. Datasets whose refresh DAG the user may "
-    "not read are left out.",
+    "not read are left out. With `details=true` (an addition, used by the UI page) each accelerated "
+    "dataset also has `acceleration`: its DAG, mode, schedule, whether the caller may refresh it, the "
+    "run in progress and the latest finished refresh.",
     responses=_responses(400, 401, 403, 500),
 )
 def get_datasets(
     session: SessionDep,
     user: Annotated[BaseUser, Depends(requires_dag_listing())],
     status: Annotated[bool, Query(description="Include each dataset's status.")] = False,
+    details: Annotated[
+        bool, Query(description="Include each accelerated dataset's refresh details (not in Spice).")
+    ] = False,
 ) -> list[DatasetItem]:
     datasets = current_spicepod().datasets
     readable = readable_dag_ids(user, {d.dag_id for d in datasets if d.accelerated})
     visible = [d for d in datasets if not d.accelerated or d.dag_id in readable]
     accelerated_ids = [d.dag_id for d in visible if d.accelerated]
     states = service.latest_run_states(session, accelerated_ids) if status else {}
+    extra: dict[str, dict[str, Any]] = {}
+    if details:
+        accelerated = [d for d in visible if d.accelerated]
+        may_refresh = {d.dag_id: may_trigger(user, d.dag_id) for d in accelerated}
+        extra = service.acceleration_details(session, accelerated, may_refresh)
     items = []
     for d in visible:
         item = DatasetItem(
@@ -190,6 +206,8 @@ def get_datasets(
         )
         if status:
             item.status = service.dataset_status(states.get(d.dag_id)) if d.accelerated else "Disabled"  # type: ignore[assignment]
+        if d.dag_id in extra:
+            item.acceleration = AccelerationDetails.model_validate(extra[d.dag_id])
         items.append(item)
     return items
 

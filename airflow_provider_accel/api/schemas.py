@@ -95,6 +95,36 @@ class RefreshStatusResponse(MessageResponse):
     error: str | None = Field(default=None, description="Why the refresh failed (failed runs only).")
 
 
+class RunRef(BaseModel):
+    """A refresh run that is queued or running."""
+
+    model_config = ConfigDict(title="RunRef")
+
+    dag_run_id: str
+    state: RefreshState
+    queued_at: str | None = None
+    start_date: str | None = None
+
+
+class AccelerationDetails(BaseModel):
+    """Only with ``?details=true`` (an addition to Spice's shape, used by the UI page)."""
+
+    model_config = ConfigDict(title="AccelerationDetails")
+
+    dag_id: str = Field(description="The dataset's refresh DAG.")
+    refresh_mode: str = Field(description="The configured refresh mode.")
+    schedule: str = Field(
+        description="`every <duration>` (refresh_check_interval), `cron <expr>` (refresh_cron) or "
+        "`on demand` (one initial load, then on demand only)."
+    )
+    refresh_sql: str | None = Field(default=None, description="The spicepod's refresh_sql, if any.")
+    can_refresh: bool = Field(description="Whether the calling user may trigger a refresh of it.")
+    current_run: RunRef | None = Field(default=None, description="The latest run, while queued or running.")
+    last_refresh: RefreshStatusResponse | None = Field(
+        default=None, description="The latest finished refresh (succeeded or failed), with its outcome."
+    )
+
+
 class DatasetItem(BaseModel):
     """One item of ``GET /v1/datasets``, in Spice's shape."""
 
@@ -106,6 +136,11 @@ class DatasetItem(BaseModel):
     acceleration_enabled: bool
     status: DatasetStatus | None = Field(
         default=None, description="Only with ?status=true: from the dataset's latest refresh."
+    )
+    acceleration: AccelerationDetails | None = Field(
+        default=None,
+        description="Only with ?details=true, for accelerated datasets: schedule, permission and the "
+        "latest refreshes (not part of Spice's API).",
     )
 
 

@@ -265,3 +265,61 @@ def dataset_status(latest_state: str | None) -> str:
     if latest_state is None:
         return "Initializing"
     return _STATUS_BY_RUN_STATE.get(latest_state, "Refreshing")
+
+
+def latest_runs(session: Session, dag_ids: list[str], *, finished: bool = False) -> dict[str, DagRun]:
+    """The latest created run (highest id) of each DAG that has one; only finished runs if asked."""
+    if not dag_ids:
+        return {}
+    latest = select(func.max(DagRun.id).label("id")).where(DagRun.dag_id.in_(dag_ids))
+    if finished:
+        latest = latest.where(DagRun.state.in_([DagRunState.SUCCESS, DagRunState.FAILED]))
+    subquery = latest.group_by(DagRun.dag_id).subquery()
+    runs = session.scalars(select(DagRun).join(subquery, DagRun.id == subquery.c.id))
+    return {run.dag_id: run for run in runs}
+
+
+def schedule_text(dataset: Dataset) -> str:
+    """The dataset's refresh schedule as the UI shows it."""
+    from airflow_provider_accel.spicepod.durations import format_duration
+
+    acceleration = dataset.acceleration
+    if acceleration is not None and acceleration.refresh_cron:
+        return f"cron {acceleration.refresh_cron}"
+    if acceleration is not None and acceleration.refresh_check_interval is not None:
+        return f"every {format_duration(acceleration.refresh_check_interval)}"
+    return "on demand"
+
+
+def acceleration_details(
+    session: Session, datasets: list[Dataset], may_refresh: dict[str, bool]
+) -> dict[str, dict[str, Any]]:
+    """``?details=true`` of ``GET /v1/datasets``: per DAG id, what the UI page shows of a dataset."""
+    dag_ids = [d.dag_id for d in datasets]
+    current = latest_runs(session, dag_ids)
+    finished = latest_runs(session, dag_ids, finished=True)
+    details: dict[str, dict[str, Any]] = {}
+    for dataset in datasets:
+        acceleration = dataset.acceleration
+        assert acceleration is not None
+        run = current.get(dataset.dag_id)
+        done = finished.get(dataset.dag_id)
+        details[dataset.dag_id] = {
+            "dag_id": dataset.dag_id,
+            "refresh_mode": acceleration.refresh_mode.value,
+            "schedule": schedule_text(dataset),
+            "refresh_sql": acceleration.refresh_sql,
+            "can_refresh": may_refresh.get(dataset.dag_id, False),
+            "current_run": (
+                {
+                    "dag_run_id": run.run_id,
+                    "state": str(run.state),
+                    "queued_at": _iso(run.queued_at),
+                    "start_date": _iso(run.start_date),
+                }
+                if run is not None and run.state in (DagRunState.QUEUED, DagRunState.RUNNING)
+                else None
+            ),
+            "last_refresh": refresh_status(session, dataset, done.run_id) if done is not None else None,
+        }
+    return details
