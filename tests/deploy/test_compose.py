@@ -8,6 +8,16 @@ from typing import Any
 
 import pytest
 import yaml
+from _compose_topology import (
+    IMAGE_AIRFLOW_HOME,
+    PATH_SETTINGS,
+    SERVICE_URL_SETTINGS,
+    SHARED_SETTINGS,
+    load_compose,
+    native_env,
+    native_path,
+    users,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yaml"
@@ -37,8 +47,8 @@ SHARED_MOUNT_SERVICES = (
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    # safe_load resolves the "<<" merge keys, giving each service as Docker Compose sees it.
-    return yaml.safe_load(COMPOSE.read_text())
+    # The same loader as the native topology test (safe_load resolves the "<<" merge keys).
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +195,78 @@ def test_demo_spicepod_template_parses() -> None:
     pod = parse_spicepod(yaml.safe_load(raw))
     assert [d.name for d in pod.accelerated_datasets] == ["taxi_trips", "taxi_trips_append"]
     assert [d.name for d in pod.datasets if not d.accelerated] == ["taxi_trips_federated"]
+
+
+# -- the native production-shape test (test_production_topology.py) runs these settings -----------
+
+NATIVE_ROOT = Path("/native-root")
+
+
+def _native(compose: dict[str, Any]) -> dict[str, str]:
+    return native_env(
+        compose,
+        root=NATIVE_ROOT,
+        postgres=("127.0.0.1", 5432, "postgres", "accel_topology_x"),
+        redis=("127.0.0.1", 6379, 5),
+        api=("127.0.0.1", 18080),
+    )
+
+
+def test_compose_has_every_setting_the_native_topology_uses(compose: dict[str, Any]) -> None:
+    """Each key the native topology takes from x-airflow-common exists there, and nothing there is unused."""
+    env = _env(compose["x-airflow-common"])
+    for key in (*SHARED_SETTINGS, *PATH_SETTINGS, *SERVICE_URL_SETTINGS):
+        assert key in env, key
+    _native(compose)  # raises on a compose setting the native topology neither keeps nor replaces
+
+
+def test_native_topology_runs_the_compose_settings(compose: dict[str, Any]) -> None:
+    """Executor, auth manager, pool and concurrency verbatim; spicepod and data dir at the same paths."""
+    env, native = _env(compose["x-airflow-common"]), _native(compose)
+    for key in SHARED_SETTINGS:
+        assert native[key] == env[key], key
+    assert native["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert native["AIRFLOW__CORE__AUTH_MANAGER"] == FAB
+    # The same container paths, under the native root: spicepod, data dir, and the shared config.
+    for key in PATH_SETTINGS:
+        assert native[key] == str(NATIVE_ROOT / env[key].lstrip("/")), key
+    assert native["AIRFLOW_HOME"] == str(native_path(NATIVE_ROOT, IMAGE_AIRFLOW_HOME))
+    assert Path(native["AIRFLOW__ACCEL__DATA_DIR"]).is_relative_to(
+        native_path(NATIVE_ROOT, "/opt/accel/data")
+    )
+    # Service URLs keep their scheme (driver) and change only host, port and database.
+    for key in SERVICE_URL_SETTINGS:
+        assert native[key].split("://")[0] == env[key].split("://")[0], key
+    assert native["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == (
+        "postgresql+psycopg2://postgres@127.0.0.1:5432/accel_topology_x"
+    )
+    assert native["AIRFLOW__CELERY__BROKER_URL"] == "redis://:@127.0.0.1:6379/5"
+    assert native["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+
+
+def test_config_file_and_airflow_home_are_on_the_shared_config_mount(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    """AIRFLOW_CONFIG (secrets every process shares) is on the config mount under the image's AIRFLOW_HOME."""
+    config = Path(_env(compose["x-airflow-common"])["AIRFLOW_CONFIG"])
+    assert config.parent == Path(IMAGE_AIRFLOW_HOME) / "config"
+    for name in AIRFLOW_SERVICES:
+        assert str(config.parent) in _mounts(services[name]), name
+
+
+def test_pool_capacity_matches_the_workers(compose: dict[str, Any], services: dict[str, Any]) -> None:
+    """The default pool's slots equal the workers' total concurrency (2 workers x WORKER_CONCURRENCY)."""
+    env = _env(compose["x-airflow-common"])
+    concurrency = int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"])
+    slots = int(env["AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT"])
+    assert concurrency >= 1
+    assert slots == concurrency * len(WORKERS)
+
+
+def test_init_creates_the_fab_admin_and_viewer(services: dict[str, Any]) -> None:
+    """airflow-init creates an Admin and a Viewer user; the native test logs in as both."""
+    accounts = users({"services": services})
+    assert accounts == {"Admin": ("admin", "admin"), "Viewer": ("viewer", "viewer")}
+    script = "\n".join(services["airflow-init"]["command"])
+    assert "airflow users create --role Viewer" in script
+    assert '--username "$${_ACCEL_VIEWER_USERNAME}"' in script

@@ -12,15 +12,11 @@ It is meant to be shared by every e2e test of the project: the spicepod is a fil
 
 from __future__ import annotations
 
-import contextlib
 import importlib.metadata
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -31,19 +27,20 @@ from typing import Any
 
 import httpx
 import pytest
+from _airflow_processes import (
+    AIRFLOW_BIN,
+    free_port,
+    log_tail,
+    start_airflow,
+    stop_process_groups,
+    wait_healthy,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 ADMIN = ("admin", "admin-e2e-password")
 VIEWER = ("viewer", "viewer-e2e-password")
 STARTUP_TIMEOUT = 240.0
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _plugin_installed() -> bool:
@@ -136,61 +133,18 @@ class AirflowStack:
         write_events(self.source_dir, name, ids)
 
     def log_tail(self, lines: int = 60) -> str:
-        out = []
-        for name in PROCESSES:
-            log = self.home / f"{name}.log"
-            if log.exists():
-                tail = log.read_text(errors="replace").splitlines()[-lines:]
-                out.append(f"----- {name} -----\n" + "\n".join(tail))
-        return "\n".join(out)
+        return log_tail(self.home, PROCESSES, lines)
 
     # -- processes ----------------------------------------------------------------------------------
 
     def start(self, name: str, *args: str) -> None:
-        log = open(self.home / f"{name}.log", "wb")  # noqa: SIM115 -- owned by the process
-        self.processes[name] = subprocess.Popen(
-            [str(AIRFLOW_BIN), name, *args],
-            env=self.env,
-            cwd=self.home,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() kills it with its children
-        )
+        self.processes[name] = start_airflow(self.home, name, [name, *args], self.env, self.home)
 
     def stop(self) -> None:
-        for proc in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for proc in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # Children (gunicorn/uvicorn workers, executor and task processes) may outlive the leader.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+        stop_process_groups(self.processes.values())
 
     def wait_healthy(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        last = ""
-        while time.monotonic() < deadline:
-            for name, proc in self.processes.items():
-                if proc.poll() is not None:
-                    raise RuntimeError(f"airflow {name} exited with {proc.returncode}\n{self.log_tail()}")
-            try:
-                response = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
-                last = response.text
-                health = response.json()
-                if all(
-                    health.get(component, {}).get("status") == "healthy"
-                    for component in ("metadatabase", "scheduler", "dag_processor", "triggerer")
-                ):
-                    return
-            except (httpx.HTTPError, ValueError):
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"Airflow not healthy after {STARTUP_TIMEOUT}s: {last}\n{self.log_tail()}")
+        wait_healthy(self.base_url, self.processes, STARTUP_TIMEOUT, describe=self.log_tail)
 
 
 #: The spicepod the stack starts with. ``{src}`` is the source data directory.
