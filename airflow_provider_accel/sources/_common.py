@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pyarrow as pa
 
 from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
-from airflow_provider_accel.sources.base import Source
+from airflow_provider_accel.sources.base import ScanRequest, Source
 
 if TYPE_CHECKING:
     import duckdb
@@ -229,6 +229,20 @@ class StreamingSource(Source):
                         )
 
         return pa.RecordBatchReader.from_batches(schema, gen())
+
+    @staticmethod
+    def select_sql(select_list: str, from_sql: str, request: ScanRequest, where_sql: str | None) -> str:
+        """The query a database source sends: projection, the pushed filter, and LIMIT when safe.
+
+        ``where_sql`` is the request's filter in the server's dialect, or ``None`` when it could not
+        be pushed. LIMIT is pushed only when the whole filter was (base.py's pushdown contract).
+        """
+        sql = f"SELECT {select_list} FROM {from_sql}"
+        if where_sql is not None:
+            sql += f" WHERE {where_sql}"
+        if request.limit is not None and (request.where is None or where_sql is not None):
+            sql += f" LIMIT {int(request.limit)}"
+        return sql
 
     def check_columns(self, schema: pa.Schema, columns: tuple[str, ...] | None) -> list[str]:
         """The requested columns (all when ``None``), each checked to exist in the source."""

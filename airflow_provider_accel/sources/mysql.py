@@ -432,12 +432,7 @@ class MySQLSource(StreamingSource):
         table = (quote_ident(target.database, "`") + "." if target.database else "") + quote_ident(
             target.table, "`"
         )
-        sql = f"SELECT {', '.join(by_name[c].select for c in wanted)} FROM {table}"
-        if where_sql is not None:
-            sql += f" WHERE {where_sql}"
-        if request.limit is not None and (request.where is None or where_sql is not None):
-            sql += f" LIMIT {int(request.limit)}"
-        return sql
+        return self.select_sql(", ".join(by_name[c].select for c in wanted), table, request, where_sql)
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         cols = self.columns()

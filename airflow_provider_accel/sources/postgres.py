@@ -337,13 +337,7 @@ class PostgresSource(StreamingSource):
         by_name = {c.name: c for c in self.columns()}
         wanted = self.check_columns(self.schema(None), request.columns)  # type: ignore[arg-type]
         select = ", ".join(by_name[c].select for c in wanted)
-        sql = f"SELECT {select} FROM {target.relation}"
-        if where_sql is not None:
-            sql += f" WHERE {where_sql}"
-        # LIMIT is only safe to push when the whole filter was pushed (base.py's contract).
-        if request.limit is not None and (request.where is None or where_sql is not None):
-            sql += f" LIMIT {int(request.limit)}"
-        return sql
+        return self.select_sql(select, target.relation, request, where_sql)
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         cols = self.columns()

@@ -286,12 +286,8 @@ class SqliteSource(StreamingSource):
         return transpile_where(where, "sqlite", dataset=self.dataset.name)
 
     def build_query(self, request: ScanRequest, where_sql: str | None, wanted: list[str]) -> str:
-        sql = f"SELECT {', '.join(quote_ident(c) for c in wanted)} FROM {quote_ident(self.table)}"
-        if where_sql is not None:
-            sql += f" WHERE {where_sql}"
-        if request.limit is not None and (request.where is None or where_sql is not None):
-            sql += f" LIMIT {int(request.limit)}"
-        return sql
+        select = ", ".join(quote_ident(c) for c in wanted)
+        return self.select_sql(select, quote_ident(self.table), request, where_sql)
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         cols = self.columns()
