@@ -61,16 +61,16 @@ class LazyASGIApp:
 api_app = LazyASGIApp("airflow_provider_accel.api.app:create_app")
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-_BAD_PATH_BODY = b'{"message":"Invalid request path: it contains control characters."}'
+_BAD_PATH_BODY = b'{"message":"Not Found: no dataset or run name contains control characters."}'
 
 
 class ControlCharacterPathGuard:
-    """Root middleware: a ``/v1`` path with control characters (``%00``, ``%0A``, ...) gets a 400.
+    """Root middleware: a ``/v1`` path with control characters (``%00``, ``%0A``, ...) is a 404 ``message``.
 
     Starlette's mount does not match a path with a newline (the api-server would answer its own
     ``{"detail": "Not Found"}``), and a NUL would reach the metadata database, which PostgreSQL
     rejects with an error. No dataset name or run id contains control characters, so such a request
-    is answered here, before routing, in the API's own error shape.
+    is answered here, before routing, in the API's own error shape: not found.
     """
 
     def __init__(self, app: Any) -> None:
@@ -84,7 +84,7 @@ class ControlCharacterPathGuard:
                     (b"content-type", b"application/json"),
                     (b"content-length", b"%d" % len(_BAD_PATH_BODY)),
                 ]
-                await send({"type": "http.response.start", "status": 400, "headers": headers})
+                await send({"type": "http.response.start", "status": 404, "headers": headers})
                 await send({"type": "http.response.body", "body": _BAD_PATH_BODY})
                 return
         await self.app(scope, receive, send)
@@ -111,6 +111,9 @@ class AccelerationPlugin(AirflowPlugin):
             "url_prefix": UI_URL_PREFIX,
             "name": "Accelerated Datasets UI page",
         },
+    ]
+    fastapi_root_middlewares = [
+        {"middleware": ControlCharacterPathGuard, "name": "accel: control-character path guard"}
     ]
     external_views = [
         {
