@@ -264,6 +264,9 @@ class PostgresSource(StreamingSource):
             # a TCP probe tells them apart without parsing the message.
             if target.host is not None and tcp_reachable(target.host, target.port) is not None:
                 self.transient(f"cannot reach the PostgreSQL server: {err}", err)
+            # Reachable but not accepting yet: shutting down / starting up (57P03), too many clients (53300).
+            if (getattr(err, "sqlstate", None) or "").startswith(_TRANSIENT_SQLSTATE_CLASSES):
+                self.transient(f"the PostgreSQL server is not accepting connections: {_first_line(err)}", err)
             self.terminal(f"the PostgreSQL server refused the connection: {_first_line(err)}", err)
         return conn
 
