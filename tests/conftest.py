@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from e2e_stack import airflow_stack  # noqa: F401 - one real Airflow deployment for the whole session
 
 _HOME = Path(tempfile.mkdtemp(prefix="accel-test-airflow-home-"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,12 +53,3 @@ def airflow_db(airflow_home: Path) -> Path:
 
     db.resetdb()
     return airflow_home / "airflow.db"
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_fixture_setup(fixturedef, request):
-    """Remember the started e2e ``airflow_stack`` so tests/ui can share it instead of starting another."""
-    result = yield
-    if fixturedef.argname == "airflow_stack" and fixturedef.baseid == "tests/e2e":
-        request.config.accel_airflow_stack = result
-    return result

@@ -1,9 +1,8 @@
 """Fixtures of the reliability tests.
 
-The end-to-end tests use the project's one real Airflow deployment fixture, ``airflow_stack`` from
-``tests/e2e/conftest.py`` (api-server, scheduler, dag-processor, triggerer), and the in-process ones
-the api-server app fixture ``api`` from ``tests/api/conftest.py``. Neither directory is a package, so
-their conftest modules are loaded here by path and their fixtures re-exported.
+The end-to-end tests use the project's one real Airflow deployment, ``airflow_stack`` (registered by
+``tests/conftest.py`` from ``tests/e2e_stack.py``), and the in-process ones the api-server app
+fixture ``api`` from ``tests/api/conftest.py``, which is loaded here by path and re-exported.
 """
 
 from __future__ import annotations
@@ -27,10 +26,8 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-e2e = _load("accel_tests_e2e_conftest", _TESTS / "e2e" / "conftest.py")
 api_conftest = _load("accel_tests_api_conftest", _TESTS / "api" / "conftest.py")
 
-airflow_stack = e2e.airflow_stack
 api = api_conftest.api
 accel_spicepod = api_conftest.accel_spicepod
 accel_dags = api_conftest.accel_dags

@@ -1,4 +1,4 @@
-"""Against the real Airflow stack (tests/e2e/conftest.py): concurrent triggers on a shared file, and load.
+"""Against the real Airflow stack (tests/e2e_stack.py): concurrent triggers on a shared file, and load.
 
 * 50 concurrent POSTs for one dataset, mixed with its scheduled runs and with POSTs for a second
   dataset that shares its DuckDB file: writes to the file never overlap, every 201 names a run that
@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import e2e_stack
 import httpx
 import pytest
 
@@ -100,7 +101,9 @@ def stack(airflow_stack: Any) -> Any:
     airflow_stack.spicepod_path.write_text(SPICEPOD.format(src=src))
     for dag_id in ("accelerate_trips", "accelerate_shared_a", "accelerate_shared_b"):
         airflow_stack.wait_for_idle(dag_id, timeout=240)
-    return airflow_stack
+    yield airflow_stack
+    # The stack is shared with later test directories: give them back the spicepod it started with.
+    airflow_stack.write_spicepod(e2e_stack.E2E_SPICEPOD)
 
 
 def _post(client: httpx.Client, name: str, body: Any) -> tuple[float, httpx.Response]:
@@ -202,12 +205,19 @@ def test_concurrent_triggers_on_a_shared_file(stack: Any) -> None:
             if payload["joined"]:
                 started = dt.datetime.fromisoformat(run["start_date"]).timestamp()
                 assert started >= sent - 1.0, f"joined run {run['dag_run_id']} started before the request"
+        # The 4 s schedule keeps running beside the manual runs; max_active_runs=1 may hold it back
+        # while manual runs queue, so wait (bounded) until one scheduled run joined the mix.
+        scheduled: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 90
         with stack.client() as client:
-            all_a = client.get(
-                "/api/v2/dags/accelerate_shared_a/dagRuns",
-                params={"run_after_gte": window_start.isoformat(), "limit": 200},
-            ).json()["dag_runs"]
-        scheduled = [r for r in all_a if r["run_type"] == "scheduled"]
+            while not scheduled and time.monotonic() < deadline:
+                all_a = client.get(
+                    "/api/v2/dags/accelerate_shared_a/dagRuns",
+                    params={"run_after_gte": window_start.isoformat(), "limit": 200},
+                ).json()["dag_runs"]
+                scheduled = [r for r in all_a if r["run_type"] == "scheduled"]
+                if not scheduled:
+                    time.sleep(2)
         # wait for any scheduled run still running, so the interval analysis sees it complete
         _wait_runs_done(stack, "accelerate_shared_a", {r["dag_run_id"] for r in scheduled})
         stack.wait_for_idle("accelerate_shared_b")

@@ -1,6 +1,6 @@
 """Fixtures of the browser tests: headless Debian Chromium driven by Playwright, on the e2e Airflow.
 
-The Airflow deployment is the e2e one (``airflow_stack`` of ``tests/e2e/conftest.py``): when the e2e
+The Airflow deployment is the e2e one (``airflow_stack`` of ``tests/e2e_stack.py``): when the e2e
 tests ran first in this session their running stack is reused (``tests/conftest.py`` remembers it),
 otherwise one is started here. The browser is Debian's ``chromium`` package (``scripts/browser.sh``
 installs it); Playwright never downloads a browser.
@@ -8,19 +8,16 @@ installs it); Playwright never downloads a browser.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import e2e_stack as e2e
 import pytest
 from servers import services_required
 
-_TESTS = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("ACCEL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -33,30 +30,8 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# Same module name as tests/reliability uses: one module object for the e2e conftest.
-e2e = _load("accel_tests_e2e_conftest", _TESTS / "e2e" / "conftest.py")
 ADMIN = e2e.ADMIN
 VIEWER = e2e.VIEWER
-
-
-@pytest.fixture(scope="session")
-def airflow_stack(request: pytest.FixtureRequest) -> Iterator[Any]:
-    shared = getattr(request.config, "accel_airflow_stack", None)
-    if shared is not None:
-        yield shared
-    else:
-        yield from e2e.airflow_stack.__wrapped__()
 
 
 @pytest.fixture(scope="session")

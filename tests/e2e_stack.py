@@ -5,8 +5,10 @@ The session fixture :func:`airflow_stack` starts the four processes on a tempora
 the project's real DAG file and the ``accel`` plugin, waits until they report healthy, and stops
 their process groups at the end of the session. Tests talk to it over HTTP only.
 
-It is meant to be shared by every e2e test of the project: the spicepod is a file tests may rewrite
-(:meth:`AirflowStack.write_spicepod`; the dag-processor re-parses within seconds), and
+It is shared by every test of the session that needs a deployment (tests/e2e, tests/reliability,
+tests/ui): ``tests/conftest.py`` registers the fixture once, so the stack starts once. The spicepod
+is a file tests may rewrite (:meth:`AirflowStack.write_spicepod`; the dag-processor re-parses within
+seconds); a test module that rewrites it restores :data:`E2E_SPICEPOD` when it is done.
 :meth:`AirflowStack.trigger` / :meth:`AirflowStack.wait_for_refresh` cover the usual flow.
 """
 
@@ -36,7 +38,7 @@ from _airflow_processes import (
     wait_healthy,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN = ("admin", "admin-e2e-password")
 VIEWER = ("viewer", "viewer-e2e-password")
 STARTUP_TIMEOUT = 240.0
