@@ -500,11 +500,13 @@ class DuckDBAcceleratorHook(DuckDBHook):
         """Arrow size of the loaded rows (what Spice reports), from a sample of the staged table.
 
         A DuckDB-native scan never materialises Arrow batches, so the size is extrapolated from up
-        to 10,000 sampled rows instead of being counted.
+        to its first 10,000 rows instead of being counted.
         """
         if rows == 0:
             return 0
-        sample = con.sql(f"SELECT * FROM {table} USING SAMPLE 10000 ROWS").to_arrow_table()
+        # The first rows, not a reservoir sample: USING SAMPLE reads the whole table (0.84 s at
+        # 10M rows against 0.02 s), and row width barely varies along a freshly loaded table.
+        sample = con.sql(f"SELECT * FROM {table} LIMIT 10000").to_arrow_table()
         if sample.num_rows == 0:
             return 0
         return round(sample.nbytes / sample.num_rows * rows)
