@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import DAG, Param
 
+from airflow_provider_accel import param_formats
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.operators.refresh import (
     AccelerationRefreshOperator,
@@ -152,6 +153,9 @@ def build_dataset_dags(dataset: Dataset, spicepod: Spicepod) -> list[DAG]:
 
 def build_dags(spicepod: Spicepod) -> dict[str, DAG]:
     """Every DAG of the spicepod, by dag_id. Datasets without acceleration get none."""
+    # The trigger forms' refresh_sql/jitter formats run the project's validator wherever the DAGs
+    # are built (dag-processor, workers, dag.test), not only in the api-server that loads the plugin.
+    param_formats.register(d.name for d in spicepod.accelerated_datasets)
     dags: dict[str, DAG] = {}
     owners: dict[str, str] = {}
     for dataset in spicepod.accelerated_datasets:

@@ -10,7 +10,7 @@ import pytest
 from airflow.models.taskinstance import TaskInstance
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.utils.session import create_session
-from airflow.utils.state import DagRunState, TaskInstanceState
+from airflow.utils.state import DagRunState
 
 from airflow_provider_accel.dag_factory import load_dags
 from airflow_provider_accel.operators.refresh import ERROR_XCOM_KEY
@@ -153,25 +153,49 @@ class TestRejectedRuns:
     @pytest.mark.parametrize(
         ("conf", "phrase"),
         [
-            ({"refresh_sql": "SELECT * FROM other_table"}, "taxi"),
+            ({"refresh_sql": "SELECT * FROM other_table"}, "must be the dataset trips"),
             ({"refresh_jitter_max": "soon"}, "refresh_jitter_max"),
             ({"refresh_sql": "SELECT * FROM trips; DROP TABLE trips"}, "single SQL statement"),
         ],
     )
-    def test_invalid_overrides_fail_at_once_and_keep_data(
-        self, spicepod_env, src_dir: Path, conf: dict, phrase: str
+    def test_trigger_form_refuses_invalid_sql_and_jitter_with_the_validator_message(
+        self, spicepod_env, conf: dict, phrase: str
     ) -> None:
-        """An invalid override fails the run on its first try and leaves the accelerated data as it was."""
-        data_dir = spicepod_env(FULL_SPICEPOD)
-        write_drop(src_dir, "a", range(30), START)
+        """An invalid refresh_sql or jitter is refused by the DAG's params, with the validator's words."""
+        from airflow.models.dagrun import DagRun
+        from airflow.sdk.exceptions import ParamValidationError
+
+        spicepod_env(FULL_SPICEPOD)
         dag = load_dags()["accelerate_trips"]
-        assert dag.test().state == DagRunState.SUCCESS
-        dag_run = dag.test(run_conf=conf)
-        assert dag_run.state == DagRunState.FAILED
-        ti = _task_instance(dag_run)
-        assert ti.state == TaskInstanceState.FAILED and ti.try_number == 1
-        assert count_rows(data_dir / "trips.duckdb", "trips") == 30
-        assert phrase in (_xcom(dag_run, ERROR_XCOM_KEY) or phrase)
+        with create_session() as session:
+            runs_before = session.query(DagRun).filter_by(dag_id=dag.dag_id).count()
+        with pytest.raises(ParamValidationError, match=phrase):
+            dag.test(run_conf=conf)
+        with create_session() as session:
+            assert session.query(DagRun).filter_by(dag_id=dag.dag_id).count() == runs_before
+
+    @pytest.mark.parametrize(
+        ("conf", "phrase"),
+        [
+            ({"refresh_sql": "SELECT * FROM other_table"}, "must be the dataset trips"),
+            ({"refresh_jitter_max": "soon"}, "refresh_jitter_max"),
+            ({"refresh_mode": "changes"}, "cannot be refreshed on demand"),
+            ({"refresh_sql": "SELECT 1", "extra": True}, "Unknown field"),
+        ],
+    )
+    def test_operator_fails_at_once_on_invalid_conf(self, spicepod_env, conf: dict, phrase: str) -> None:
+        """A conf that bypassed the form (e.g. a format unknown to that process) fails without retry."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        spicepod_env(FULL_SPICEPOD)
+        task = load_dags()["accelerate_trips"].get_task("refresh")
+
+        class _Run:
+            run_type = "manual"
+
+        _Run.conf = conf
+        with pytest.raises(AirflowFailException, match=phrase):
+            task.execute({"dag_run": _Run()})
 
     @pytest.mark.parametrize("mode", ["changes", "caching", "disabled", "sideways"])
     def test_trigger_form_refuses_modes_other_than_full_and_append(self, spicepod_env, mode: str) -> None:
