@@ -36,26 +36,10 @@ from ._inotify import IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_T
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHARED_ROWS = 20_000
-SPICEPOD = """\
-version: v1
-kind: Spicepod
-name: e2e-reliability
-datasets:
-  - from: file:{src}/trips.csv
-    name: trips
-    params:
-      file_format: csv
-    acceleration:
-      enabled: true
-      refresh_mode: full
-  - from: file:{src}/events
-    name: events
-    params:
-      file_format: csv
-    time_column: ts
-    acceleration:
-      enabled: true
-      refresh_mode: full
+# The stack's own datasets (trips, events) plus two datasets sharing one DuckDB file.
+SPICEPOD = (
+    e2e_stack.E2E_SPICEPOD
+    + """\
   - from: file:{src}/shared_a.csv
     name: shared_a
     params:
@@ -76,6 +60,7 @@ datasets:
       params:
         duckdb_file: shared.duckdb
 """
+)
 #: Request bodies for dataset A: different confs (so not everything joins one run), same data.
 BODIES_A = [
     None,
