@@ -148,7 +148,13 @@ class TestFailures:
 
     def test_dropped_connection_mid_stream_is_transient(self, mysql_conn: Any, mysql_db: str) -> None:
         """The server killing the session while rows stream is transient, recorded on the source."""
-        _numbers(mysql_conn, mysql_db, rows=50_000)
+        # ~50 MB of rows: far more than the socket buffers hold, so the server is still sending
+        # (and the query still listed) when it is killed, however slowly this machine runs.
+        mysql_exec(
+            mysql_conn,
+            f"CREATE TABLE {mysql_db}.nums (id int primary key, pad varchar(1000))",
+            f"INSERT INTO {mysql_db}.nums SELECT seq, repeat('x', 1000) FROM {mysql_db}.seq_1_to_50000",
+        )
         src = _source(mysql_db, "nums", mysql_batch_rows=100)
         scan = src.scan(ScanRequest(), duckdb.connect())
         assert scan.reader is not None
