@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 #: Rows per Arrow batch for sources that build batches in Python (MySQL, SQLite, generic DB-API).
 #: Big enough to amortise per-batch overhead, small enough to keep peak memory in the tens of MB.
 DEFAULT_BATCH_ROWS = 10_000
+
+
+class _Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+_Column = TypeVar("_Column")
+_Conn = TypeVar("_Conn", bound=_Closeable)
+_Result = TypeVar("_Result")
 
 
 def resolve_params(dataset: Dataset) -> dict[str, Any]:
@@ -174,6 +183,8 @@ class StreamingSource(Source):
         #: How the source is named before connection details are known (a delegate of an
         #: ``airflow:`` source keeps the ``airflow:`` form here).
         self.label_base = dataset.from_
+        #: The table's columns once looked up (see :meth:`cached_columns`).
+        self._columns: list[Any] | None = None
 
     @property
     def description(self) -> str:
@@ -183,14 +194,52 @@ class StreamingSource(Source):
         return f"Dataset {self.dataset.name}: source {self.description}: {cause}"
 
     def terminal(self, cause: str, err: BaseException | None = None) -> NoReturn:
-        raise TerminalRefreshError(self._message(cause), dataset=self.dataset.name) from err
+        raise self.refresh_error(False, cause) from err
 
     def transient(self, cause: str, err: BaseException | None = None) -> NoReturn:
-        raise TransientRefreshError(self._message(cause), dataset=self.dataset.name) from err
+        raise self.refresh_error(True, cause) from err
+
+    def refresh_error(self, transient: bool, cause: str) -> RefreshError:
+        """A TransientRefreshError (``transient``) or TerminalRefreshError naming the dataset and source."""
+        kind = TransientRefreshError if transient else TerminalRefreshError
+        return kind(self._message(cause), dataset=self.dataset.name)
 
     def classify(self, err: BaseException) -> RefreshError:
-        """Map a driver exception to a refresh error (subclasses know their driver's types)."""
-        return TerminalRefreshError(self._message(str(err)), dataset=self.dataset.name)
+        """Map a driver exception to a refresh error; a :class:`RefreshError` is returned unchanged.
+
+        Subclasses that know their driver override :meth:`is_transient` (and :meth:`error_cause`).
+        """
+        if isinstance(err, RefreshError):
+            return err
+        return self.refresh_error(self.is_transient(err), self.error_cause(err))
+
+    def is_transient(self, err: BaseException) -> bool:
+        """Whether retrying can help after the driver exception ``err`` (by default: no)."""
+        return False
+
+    def error_cause(self, err: BaseException) -> str:
+        """The part of a driver exception's text that goes into the refresh error's message."""
+        return str(err)
+
+    def cached_columns(self, load: Callable[[], list[_Column]]) -> list[_Column]:
+        """The table's columns: ``load()`` on the first call (and after a failed one), then its result."""
+        if self._columns is None:
+            self._columns = load()
+        return self._columns
+
+    def catalog_query(
+        self,
+        conn: _Conn,
+        query: Callable[[_Conn], _Result],
+        errors: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+    ) -> _Result:
+        """``query(conn)`` for a schema lookup: ``errors`` it raises are classified; ``conn`` is closed."""
+        try:
+            return query(conn)
+        except errors as err:
+            raise self.classify(err) from err
+        finally:
+            conn.close()
 
     def reader(
         self,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
+from airflow_provider_accel.exceptions import RefreshError
 from airflow_provider_accel.sources._common import DEFAULT_BATCH_ROWS, StreamingSource, split_identifier
 from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
 
@@ -177,22 +177,16 @@ class AirflowSqlSource(StreamingSource):
         name = (getattr(hook, "dialect_name", None) or getattr(hook, "conn_type", None) or "").lower()
         return _SQLGLOT_DIALECTS.get(name)
 
-    def classify(self, err: BaseException) -> RefreshError:
-        if isinstance(err, RefreshError):
-            return err
-        message = self._message(str(err))
+    def is_transient(self, err: BaseException) -> bool:
         code = getattr(err, "sqlite_errorcode", None)
         if code is not None:
-            transient = (code & 0xFF) in (5, 6, 10)  # BUSY, LOCKED, IOERR
-        else:
-            # PEP 249's hierarchy: OperationalError/InterfaceError are about the connection or the
-            # server's state; Programming/Data/Integrity/NotSupported errors are about the request.
-            names = {cls.__name__ for cls in type(err).__mro__}
-            transient = bool(names & {"OperationalError", "InterfaceError"}) or isinstance(
-                err, ConnectionError | TimeoutError
-            )
-        cls = TransientRefreshError if transient else TerminalRefreshError
-        return cls(message, dataset=self.dataset.name)
+            return (code & 0xFF) in (5, 6, 10)  # BUSY, LOCKED, IOERR
+        # PEP 249's hierarchy: OperationalError/InterfaceError are about the connection or the
+        # server's state; Programming/Data/Integrity/NotSupported errors are about the request.
+        names = {cls.__name__ for cls in type(err).__mro__}
+        return bool(names & {"OperationalError", "InterfaceError"}) or isinstance(
+            err, ConnectionError | TimeoutError
+        )
 
     # -- query ---------------------------------------------------------------------------------
 

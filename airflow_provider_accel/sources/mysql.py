@@ -29,7 +29,6 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pyarrow as pa
 
-from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
 from airflow_provider_accel.sources._common import (
     DEFAULT_BATCH_ROWS,
     StreamingSource,
@@ -207,7 +206,6 @@ class MySQLSource(StreamingSource):
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
         self._conn: Any = None
-        self._columns: list[MyColumn] | None = None
         self._target: MyTarget | None = None
         self.last_query: str | None = None
         self.batch_rows = DEFAULT_BATCH_ROWS
@@ -302,32 +300,30 @@ class MySQLSource(StreamingSource):
         except Exception as err:
             raise self.classify(err) from err
 
-    def classify(self, err: BaseException) -> RefreshError:
+    def is_transient(self, err: BaseException) -> bool:
         import pymysql
 
-        if isinstance(err, RefreshError):
-            return err
-        message = self._message(str(err.args[1]) if len(err.args) > 1 else str(err))
         if isinstance(err, pymysql.err.MySQLError) and err.args and isinstance(err.args[0], int):
             errno = err.args[0]
-            if errno in _TRANSIENT_ERRNOS:
-                return TransientRefreshError(message, dataset=self.dataset.name)
-            if isinstance(err, pymysql.err.OperationalError) and errno >= 2000:
-                # Client-side errors (2xxx) are about the connection itself, not the query.
-                return TransientRefreshError(message, dataset=self.dataset.name)
-            return TerminalRefreshError(message, dataset=self.dataset.name)
-        if isinstance(err, OSError | pymysql.err.InterfaceError):
-            return TransientRefreshError(message, dataset=self.dataset.name)
-        return TerminalRefreshError(message, dataset=self.dataset.name)
+            # Client-side errors (2xxx) are about the connection itself, not the query.
+            return errno in _TRANSIENT_ERRNOS or (
+                isinstance(err, pymysql.err.OperationalError) and errno >= 2000
+            )
+        return isinstance(err, OSError | pymysql.err.InterfaceError)
+
+    def error_cause(self, err: BaseException) -> str:
+        # PyMySQL's args are (errno, message): the message alone reads better.
+        return str(err.args[1]) if len(err.args) > 1 else str(err)
 
     # -- schema ------------------------------------------------------------------------------
 
     def columns(self) -> list[MyColumn]:
-        if self._columns is not None:
-            return self._columns
+        return self.cached_columns(self._load_columns)
+
+    def _load_columns(self) -> list[MyColumn]:
         target = self.target()
-        conn = self._connect()
-        try:
+
+        def query(conn: Any) -> tuple[list[Any], set[str]]:
             with conn.cursor() as cur:
                 cur.execute(_INFO_SQL, (target.database, target.table))
                 rows = cur.fetchall()
@@ -338,14 +334,12 @@ class MySQLSource(StreamingSource):
                         json_columns.update(m.replace("``", "`") for m in _JSON_CHECK.findall(clause or ""))
                 except Exception as err:  # MySQL < 8.0.16 has no CHECK_CONSTRAINTS; JSON is a real type there
                     log.debug("Dataset %s: no CHECK_CONSTRAINTS: %s", self.dataset.name, err)
-        except Exception as err:
-            raise self.classify(err) from err
-        finally:
-            conn.close()
+            return rows, json_columns
+
+        rows, json_columns = self.catalog_query(self._connect(), query)
         if not rows:
             self.terminal(f"table {target.table!r} not found in database {target.database or '(default)'!r}")
-        self._columns = [self._column(*row, json_columns=json_columns) for row in rows]
-        return self._columns
+        return [self._column(*row, json_columns=json_columns) for row in rows]
 
     def _column(
         self,

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import pyarrow as pa
 
-from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
+from airflow_provider_accel.exceptions import RefreshError
 from airflow_provider_accel.sources._common import (
     StreamingSource,
     duckdb_timezone,
@@ -177,7 +177,6 @@ class PostgresSource(StreamingSource):
         super().__init__(dataset)
         self._conn: Any = None
         self._cursor: Any = None
-        self._columns: list[PgColumn] | None = None
         self._target: PgTarget | None = None
         #: The SQL of the last scan (no secrets in it), for logs and tests.
         self.last_query: str | None = None
@@ -270,41 +269,37 @@ class PostgresSource(StreamingSource):
             self.terminal(f"the PostgreSQL server refused the connection: {_first_line(err)}", err)
         return conn
 
-    def classify(self, err: BaseException) -> RefreshError:
+    def is_transient(self, err: BaseException) -> bool:
         import adbc_driver_manager
 
-        if isinstance(err, RefreshError):
-            return err
         sqlstate = getattr(err, "sqlstate", None) or ""
-        message = self._message(_first_line(err))
         if sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
-            return TransientRefreshError(message, dataset=self.dataset.name)
+            return True
         if sqlstate.startswith(_TERMINAL_SQLSTATE_CLASSES):
-            return TerminalRefreshError(message, dataset=self.dataset.name)
+            return False
         # No SQLSTATE: a broken socket or a server gone mid-stream (IO status) is transient.
-        if isinstance(err, adbc_driver_manager.OperationalError | OSError):
-            return TransientRefreshError(message, dataset=self.dataset.name)
-        return TerminalRefreshError(message, dataset=self.dataset.name)
+        return isinstance(err, adbc_driver_manager.OperationalError | OSError)
+
+    def error_cause(self, err: BaseException) -> str:
+        return _first_line(err)
 
     # -- schema ------------------------------------------------------------------------------
 
     def columns(self) -> list[PgColumn]:
-        if self._columns is not None:
-            return self._columns
+        return self.cached_columns(self._load_columns)
+
+    def _load_columns(self) -> list[PgColumn]:
         target = self.target()
-        conn = self._connect()
-        try:
+
+        def query(conn: Any) -> list[Any]:
             with conn.cursor() as cur:
                 cur.execute(_SCHEMA_SQL, (target.relation,))
-                rows = cur.fetchall()
-        except Exception as err:
-            raise self.classify(err) from err
-        finally:
-            conn.close()
+                return cur.fetchall()
+
+        rows = self.catalog_query(self._connect(), query)
         if not rows:
             self.terminal(f"table {target.relation} not found (or no columns visible)")
-        self._columns = [self._column(*row) for row in rows]
-        return self._columns
+        return [self._column(*row) for row in rows]
 
     def _column(
         self, name: str, typname: str, typtype: str, typmod: int, elem: str | None, display: str

@@ -27,7 +27,6 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
 from airflow_provider_accel.sources._common import (
     DEFAULT_BATCH_ROWS,
     StreamingSource,
@@ -211,7 +210,6 @@ class SqliteSource(StreamingSource):
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
         self._conn: sqlite3.Connection | None = None
-        self._columns: list[LiteColumn] | None = None
         self.last_query: str | None = None
         self.batch_rows = DEFAULT_BATCH_ROWS
 
@@ -241,26 +239,20 @@ class SqliteSource(StreamingSource):
         conn.execute("PRAGMA busy_timeout = 5000")
         return conn
 
-    def classify(self, err: BaseException) -> RefreshError:
-        if isinstance(err, RefreshError):
-            return err
+    def is_transient(self, err: BaseException) -> bool:
         code = getattr(err, "sqlite_errorcode", None)
-        message = self._message(str(err))
         # Extended codes keep the primary code in the low byte.
-        if code is not None and (code & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR):
-            return TransientRefreshError(message, dataset=self.dataset.name)
-        return TerminalRefreshError(message, dataset=self.dataset.name)
+        return code is not None and (code & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR)
 
     def columns(self) -> list[LiteColumn]:
-        if self._columns is not None:
-            return self._columns
-        conn = self._connect()
-        try:
-            rows = conn.execute(f"PRAGMA table_info({quote_ident(self.table)})").fetchall()
-        except sqlite3.Error as err:
-            raise self.classify(err) from err
-        finally:
-            conn.close()
+        return self.cached_columns(self._load_columns)
+
+    def _load_columns(self) -> list[LiteColumn]:
+        rows = self.catalog_query(
+            self._connect(),
+            lambda conn: conn.execute(f"PRAGMA table_info({quote_ident(self.table)})").fetchall(),
+            errors=sqlite3.Error,
+        )
         if not rows:
             self.terminal(f"table {self.table!r} not found")
         columns = []
@@ -271,7 +263,6 @@ class SqliteSource(StreamingSource):
                     f"column {name!r} has declared type {declared or '(none)'!r}, which is not supported"
                 )
             columns.append(column)
-        self._columns = columns
         return columns
 
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:

@@ -11,11 +11,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from airflow_provider_accel.exceptions import TerminalRefreshError, TransientRefreshError
+from airflow_provider_accel.exceptions import TerminalRefreshError
 from airflow_provider_accel.sources import source_for
 from airflow_provider_accel.sources.base import ScanRequest
 from airflow_provider_accel.sources.mysql import MySQLSource
 
+from ._database_contract import DatabaseServer, FailureContract, PushdownContract
 from ._helpers import dataset, load, mysql_exec, mysql_params
 
 ALL_TYPES = [
@@ -45,6 +46,46 @@ def _numbers(conn: Any, db: str, rows: int = 1000) -> None:
         f"INSERT INTO {db}.nums SELECT seq, seq % 7, concat('row ', seq), "
         f"timestamp'2024-01-01 00:00:00' + interval seq minute FROM {db}.seq_1_to_{rows}",
     )
+
+
+class MySQLServer(DatabaseServer):
+    scheme = "mysql"
+    source_class = MySQLSource
+    any_table = "test.t"
+    port_param, user_param, password_param = "mysql_tcp_port", "mysql_user", "mysql_pass"
+
+    @pytest.fixture
+    def db_conn(self, mysql_conn: Any) -> Any:
+        return mysql_conn
+
+    @pytest.fixture
+    def space(self, mysql_db: str) -> str:
+        return mysql_db
+
+    def params(self) -> dict[str, Any]:
+        return mysql_params()
+
+    def create_numbers(self, conn: Any, space: str, rows: int) -> None:
+        _numbers(conn, space, rows)
+
+    def create_streaming_table(self, conn: Any, space: str) -> dict[str, Any]:
+        # ~50 MB of rows: far more than the socket buffers hold, so the server is still sending
+        # (and the query still listed) when it is killed, however slowly this machine runs.
+        mysql_exec(
+            conn,
+            f"CREATE TABLE {space}.nums (id int primary key, pad varchar(1000))",
+            f"INSERT INTO {space}.nums SELECT seq, repeat('x', 1000) FROM {space}.seq_1_to_50000",
+        )
+        return {"mysql_batch_rows": 100}
+
+    def kill_streaming_session(self, conn: Any, space: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND id <> CONNECTION_ID()",
+                (f"%{space}%nums%",),
+            )
+            for (pid,) in cur.fetchall():
+                cur.execute(f"KILL {int(pid)}")
 
 
 class TestSchemaAndTypes:
@@ -87,7 +128,7 @@ class TestSchemaAndTypes:
             _source(mysql_db, "geo").schema(duckdb.connect())
 
 
-class TestPushdown:
+class TestPushdown(MySQLServer, PushdownContract):
     def test_filter_projection_limit_run_on_the_server(self, mysql_conn: Any, mysql_db: str) -> None:
         """Only matching rows and requested columns travel: the reader yields exactly the filtered count."""
         _numbers(mysql_conn, mysql_db)
@@ -99,77 +140,9 @@ class TestPushdown:
         assert con.execute("SELECT count(*) FROM t").fetchall() == [(7,)]
         assert [r[0] for r in con.execute("DESCRIBE t").fetchall()] == ["id", "label"]
 
-    def test_limit_is_pushed_with_the_whole_filter(self, mysql_conn: Any, mysql_db: str) -> None:
-        """A LIMIT reaches the server when the filter was pushed."""
-        _numbers(mysql_conn, mysql_db, rows=100)
-        src = _source(mysql_db, "nums")
-        con = duckdb.connect()
-        load(src.scan(ScanRequest(where='"k" = 3', limit=4), con), con)
-        assert src.rows_streamed == 4
 
-    def test_server_rejected_filter_falls_back(self, mysql_conn: Any, mysql_db: str) -> None:
-        """A transpiled filter the server rejects is dropped; the re-applied filter still holds."""
-        _numbers(mysql_conn, mysql_db, rows=30)
-        src = _source(mysql_db, "nums")
-        con = duckdb.connect()
-        where = "jaro_winkler_similarity(\"label\", 'row 7') > 0.999"
-        load(src.scan(ScanRequest(where=where, limit=1), con), con, where=where)
-        assert src.rows_streamed == 30
-        assert con.execute("SELECT label FROM t").fetchall() == [("row 7",)]
-
-
-class TestFailures:
-    def test_unreachable_server_is_transient(self) -> None:
-        """Nothing listening on the port: transient, naming dataset and source, never the password."""
-        src = source_for(
-            dataset("mysql:test.t", {**mysql_params(), "mysql_tcp_port": 1, "mysql_pass": "s3cret-pw"})
-        )
-        with pytest.raises(TransientRefreshError) as info:
-            src.schema(duckdb.connect())
-        assert "mysql:test.t" in str(info.value) and "s3cret-pw" not in str(info.value)
-
-    def test_bad_credentials_are_terminal(self) -> None:
-        """Access denied (wrong user/password) is terminal."""
-        params = {**mysql_params(), "mysql_user": "no_such_user_accel", "mysql_pass": "s3cret-pw"}
-        with pytest.raises(TerminalRefreshError) as info:
-            source_for(dataset("mysql:test.t", params)).schema(duckdb.connect())
-        assert "s3cret-pw" not in str(info.value)
-
-    def test_missing_table_is_terminal(self, mysql_db: str) -> None:
-        """A table that does not exist is terminal and named."""
-        with pytest.raises(TerminalRefreshError, match="nope"):
-            _source(mysql_db, "nope").schema(duckdb.connect())
-
-    def test_missing_column_is_terminal(self, mysql_conn: Any, mysql_db: str) -> None:
-        """Asking for a column the table lacks is terminal and names the column."""
-        _numbers(mysql_conn, mysql_db, rows=3)
-        with pytest.raises(TerminalRefreshError, match="ghost"):
-            _source(mysql_db, "nums").scan(ScanRequest(columns=("ghost",)), duckdb.connect())
-
-    def test_dropped_connection_mid_stream_is_transient(self, mysql_conn: Any, mysql_db: str) -> None:
-        """The server killing the session while rows stream is transient, recorded on the source."""
-        # ~50 MB of rows: far more than the socket buffers hold, so the server is still sending
-        # (and the query still listed) when it is killed, however slowly this machine runs.
-        mysql_exec(
-            mysql_conn,
-            f"CREATE TABLE {mysql_db}.nums (id int primary key, pad varchar(1000))",
-            f"INSERT INTO {mysql_db}.nums SELECT seq, repeat('x', 1000) FROM {mysql_db}.seq_1_to_50000",
-        )
-        src = _source(mysql_db, "nums", mysql_batch_rows=100)
-        scan = src.scan(ScanRequest(), duckdb.connect())
-        assert scan.reader is not None
-        scan.reader.read_next_batch()
-        with mysql_conn.cursor() as cur:
-            cur.execute(
-                "SELECT id FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND id <> CONNECTION_ID()",
-                (f"%{mysql_db}%nums%",),
-            )
-            for (pid,) in cur.fetchall():
-                cur.execute(f"KILL {int(pid)}")
-        with pytest.raises(TransientRefreshError):
-            for _ in scan.reader:
-                pass
-        assert isinstance(src.stream_error, TransientRefreshError)
+class TestFailures(MySQLServer, FailureContract):
+    """The failure contract (_database_contract.py) against MySQL/MariaDB."""
 
 
 def test_airflow_connection_id(mysql_conn: Any, mysql_db: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,11 +12,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from airflow_provider_accel.exceptions import TerminalRefreshError, TransientRefreshError
+from airflow_provider_accel.exceptions import TerminalRefreshError
 from airflow_provider_accel.sources import source_for
 from airflow_provider_accel.sources.base import ScanRequest
 from airflow_provider_accel.sources.postgres import PostgresSource
 
+from ._database_contract import DatabaseServer, FailureContract, PushdownContract
 from ._helpers import dataset, load, pg_params
 
 ALL_TYPES_DDL = """
@@ -57,6 +58,39 @@ def _numbers(pg_conn: Any, schema: str, rows: int = 1000) -> None:
         f"timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute' AS at "
         f"FROM generate_series(1, {rows}) g"
     )
+
+
+class PgServer(DatabaseServer):
+    scheme = "postgres"
+    source_class = PostgresSource
+    any_table = "public.t"
+    port_param, user_param, password_param = "pg_port", "pg_user", "pg_pass"
+
+    @pytest.fixture
+    def db_conn(self, pg_conn: Any) -> Any:
+        return pg_conn
+
+    @pytest.fixture
+    def space(self, pg_schema: str) -> str:
+        return pg_schema
+
+    def params(self) -> dict[str, Any]:
+        return pg_params()
+
+    def create_numbers(self, conn: Any, space: str, rows: int) -> None:
+        _numbers(conn, space, rows)
+
+    def create_streaming_table(self, conn: Any, space: str) -> dict[str, Any]:
+        # 100,000 rows in 64 KiB batches: many batches still to come after the first.
+        _numbers(conn, space, rows=100_000)
+        return {"pg_batch_bytes": 65536}
+
+    def kill_streaming_session(self, conn: Any, space: str) -> None:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+            (f'%{space}"."nums"%',),
+        )
 
 
 class TestSchemaAndTypes:
@@ -116,7 +150,7 @@ class TestSchemaAndTypes:
             _source(pg_schema, "wide").schema(duckdb.connect())
 
 
-class TestPushdown:
+class TestPushdown(PgServer, PushdownContract):
     def test_filter_projection_limit_run_on_the_server(self, pg_conn: Any, pg_schema: str) -> None:
         """Only matching rows and requested columns leave the server: the reader yields the filtered count."""
         _numbers(pg_conn, pg_schema)
@@ -129,14 +163,6 @@ class TestPushdown:
         assert con.execute("SELECT count(*) FROM t").fetchall() == [(expected,)]
         assert [r[0] for r in con.execute("DESCRIBE t").fetchall()] == ["id", "label"]
         assert src.last_query is not None and '"k"' not in src.last_query.split("WHERE")[0]
-
-    def test_limit_is_pushed_with_the_whole_filter(self, pg_conn: Any, pg_schema: str) -> None:
-        """A LIMIT reaches the server when the filter was pushed: only that many rows travel."""
-        _numbers(pg_conn, pg_schema)
-        src = _source(pg_schema, "nums")
-        con = duckdb.connect()
-        load(src.scan(ScanRequest(where='"k" = 3', limit=5), con), con)
-        assert src.rows_streamed == 5
 
     def test_pushdown_is_measurable_in_pg_stat(self, pg_conn: Any, pg_schema: str) -> None:
         """The server's own statistics: an indexed 1% filter reads ~1% of the table's tuples."""
@@ -153,16 +179,6 @@ class TestPushdown:
             time.sleep(0.05)  # the server flushes a session's statistics asynchronously
         assert read == 100
 
-    def test_untranspilable_filter_falls_back_and_stays_correct(self, pg_conn: Any, pg_schema: str) -> None:
-        """A filter sqlglot can't express is not pushed; the accelerator's re-applied filter still holds."""
-        _numbers(pg_conn, pg_schema, rows=50)
-        src = _source(pg_schema, "nums")
-        con = duckdb.connect()
-        where = "jaro_winkler_similarity(\"label\", 'row 7') > 0.999"  # transpiles, but PostgreSQL lacks it
-        load(src.scan(ScanRequest(where=where, limit=1), con), con, where=where)
-        assert src.rows_streamed == 50  # nothing pushed: neither the filter nor the limit
-        assert con.execute("SELECT label FROM t").fetchall() == [("row 7",)]
-
     def test_timestamp_filter_matches_duckdb_in_another_time_zone(self, pg_conn: Any, pg_schema: str) -> None:
         """The server compares timestamps in DuckDB's TimeZone, so pushdown never drops a row DuckDB keeps."""
         _numbers(pg_conn, pg_schema, rows=600)
@@ -175,51 +191,8 @@ class TestPushdown:
         assert con.execute("SELECT count(*) FROM t").fetchall() == [(420,)]
 
 
-class TestFailures:
-    def test_unreachable_server_is_transient(self) -> None:
-        """Connection refused is transient, and the message names dataset and source, never the password."""
-        src = source_for(dataset("postgres:public.t", {**pg_params(), "pg_port": 1, "pg_pass": "s3cret-pw"}))
-        with pytest.raises(TransientRefreshError) as info:
-            src.schema(duckdb.connect())
-        message = str(info.value)
-        assert "ds" in message and "postgres:public.t" in message and "s3cret-pw" not in message
-
-    def test_unknown_role_is_terminal(self) -> None:
-        """The server refusing the login (credentials) is terminal, and the password is never shown."""
-        params = {**pg_params(), "pg_user": "no_such_role_accel", "pg_pass": "s3cret-pw"}
-        with pytest.raises(TerminalRefreshError) as info:
-            source_for(dataset("postgres:public.t", params)).schema(duckdb.connect())
-        assert "no_such_role_accel" in str(info.value) and "s3cret-pw" not in str(info.value)
-
-    def test_missing_table_is_terminal(self, pg_schema: str) -> None:
-        """A table that does not exist is terminal and named in the message."""
-        with pytest.raises(TerminalRefreshError, match="nope"):
-            _source(pg_schema, "nope").schema(duckdb.connect())
-
-    def test_missing_column_is_terminal(self, pg_conn: Any, pg_schema: str) -> None:
-        """Asking for a column the table lacks is terminal and names the column."""
-        _numbers(pg_conn, pg_schema, rows=5)
-        with pytest.raises(TerminalRefreshError, match="ghost"):
-            _source(pg_schema, "nums").scan(ScanRequest(columns=("id", "ghost")), duckdb.connect())
-
-    def test_dropped_connection_mid_stream_is_transient(self, pg_conn: Any, pg_schema: str) -> None:
-        """The server killing the session while rows stream is a transient error recorded on the source."""
-        _numbers(pg_conn, pg_schema, rows=100_000)
-        src = _source(pg_schema, "nums", pg_batch_bytes=65536)
-        con = duckdb.connect()
-        scan = src.scan(ScanRequest(), con)
-        assert scan.reader is not None
-        first = scan.reader.read_next_batch()
-        assert first.num_rows > 0
-        pg_conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE query LIKE %s AND pid <> pg_backend_pid()",
-            (f'%{pg_schema}"."nums"%',),
-        )
-        with pytest.raises(TransientRefreshError):
-            for _ in scan.reader:
-                pass
-        assert isinstance(src.stream_error, TransientRefreshError)
+class TestFailures(PgServer, FailureContract):
+    """The failure contract (_database_contract.py) against PostgreSQL."""
 
 
 class TestConnectionForms:
