@@ -148,8 +148,8 @@ def file_fingerprint(path: Path, table: str) -> tuple[int, Any]:
     return result
 
 
-def script(name: str, *args: str | Path, **popen: Any) -> subprocess.Popen[str]:
-    """Start one of ``scripts/`` in a new Python process."""
+def script(name: str | Path, *args: str | Path, **popen: Any) -> subprocess.Popen[str]:
+    """Start one of ``scripts/`` (or the script at an absolute path) in a new Python process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(

@@ -16,6 +16,8 @@ from airflow_provider_accel.spicepod.model import Dataset, RefreshMode
 
 from ._helpers import leftovers, make_dataset, script, wait_for_line, write_parquet
 
+#: Shared with tests/reliability/test_readers_during_writes.py.
+READER_LOOP = Path(__file__).resolve().parents[1] / "scripts" / "reader_loop.py"
 ROWS = 150_000
 REFRESHES = 6
 T0 = dt.datetime(2024, 1, 1)
@@ -41,9 +43,9 @@ def run_reader_during(
     tmp_path: Path,
     refreshes: list[tuple[Dataset, dict[str, object]]],
     hook: DuckDBAcceleratorHook,
-) -> tuple[list[tuple[int, int]], list[str]]:
+) -> tuple[list[tuple[int, int]], list[dict[str, object]]]:
     stop, out = tmp_path / "stop", tmp_path / "observations.json"
-    reader = script("reader_loop.py", path, table, how, stop, out)
+    reader = script(READER_LOOP, path, table, how, stop, out)
     try:
         wait_for_line(reader, "ready")
         time.sleep(0.2)

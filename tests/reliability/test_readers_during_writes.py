@@ -21,13 +21,15 @@ import pytest
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.spicepod.model import Acceleration, Dataset, RefreshMode
 
-from ._helpers import DUCKDB_CONN_ENV, SCRIPTS, report, rows, write_parquet
+from ._helpers import DUCKDB_CONN_ENV, report, rows, write_parquet
 
 pytestmark = pytest.mark.slow
 
 REFRESHES = 20
 FULL_ROWS = 50_000
 APPEND_ROWS = 10_000
+#: Shared with tests/accelerator/test_atomicity.py.
+READER_LOOP = Path(__file__).resolve().parents[1] / "scripts" / "reader_loop.py"
 
 
 def _dataset(from_: str, mode: RefreshMode, time_column: str | None = None) -> Dataset:
@@ -58,7 +60,7 @@ def _readers_during(path: Path, tmp_path: Path, refresh_all) -> dict[str, dict]:
         procs[how] = subprocess.Popen(
             [
                 sys.executable,
-                str(SCRIPTS / "reader.py"),
+                str(READER_LOOP),
                 str(path),
                 "events",
                 how,

@@ -1,12 +1,15 @@
-"""Query a dataset's DuckDB file in a loop until a stop file appears; report what was seen.
+"""Read a dataset's DuckDB file in a loop until a stop file appears; report what was seen.
 
-Usage: reader.py PATH TABLE raw|helper STOP_FILE OUT_FILE
+Usage: reader_loop.py PATH TABLE raw|helper STOP_FILE OUT_FILE
 
 ``helper`` reads with :func:`airflow_provider_accel.accelerator.reader.read_dataset` (the documented
 way); ``raw`` opens the file read-only with plain ``duckdb.connect`` and no retry, so the errors a
 reader can meet are recorded, each with whether the project documents it as retryable
 (:func:`~airflow_provider_accel.accelerator.reader.is_lock_conflict`). Each observation is
-``[row count, sum(v)]``. Prints ``ready`` once the first read succeeded.
+``[row count, sum(v)]``. Prints ``ready`` once the first read was attempted. OUT_FILE gets
+``{"observations": [...], "errors": [{"error": "Type: text", "retryable": bool}, ...]}``.
+
+Used by tests/accelerator/test_atomicity.py and tests/reliability/test_readers_during_writes.py.
 """
 
 from __future__ import annotations
