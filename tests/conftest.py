@@ -4,6 +4,11 @@ Everything Airflow reads at import time is set here, before any test module impo
 Tests that need a server (PostgreSQL, MariaDB, ...) call ``servers.require_server``: on a laptop
 without it they skip with a loud reason; with ``ACCEL_REQUIRE_SERVICES=1`` (set by ``.ci/run``)
 the same absence is a failure.
+
+Shared fixtures are registered here, once for the session: the in-process api-server app
+(``api`` and friends, ``tests/api_app.py``) and the real Airflow deployment (``airflow_stack``,
+``tests/e2e_stack.py``). Importing them into a directory's conftest instead would give that
+directory its own, second instance of each session fixture.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from api_app import accel_dags, accel_spicepod, api, clean_runs, db_runs  # noqa: F401 - in-process api-server app
 from e2e_stack import airflow_stack  # noqa: F401 - one real Airflow deployment for the whole session
 
 _HOME = Path(tempfile.mkdtemp(prefix="accel-test-airflow-home-"))
