@@ -14,66 +14,42 @@ seconds); a test module that rewrites it restores :data:`E2E_SPICEPOD` when it i
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from _airflow_processes import (
-    AIRFLOW_BIN,
-    free_port,
-    log_tail,
-    start_airflow,
-    stop_process_groups,
-    wait_healthy,
-)
+
+from airflow_provider_accel.testing import LocalAirflow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ADMIN = ("admin", "admin-e2e-password")
 VIEWER = ("viewer", "viewer-e2e-password")
 STARTUP_TIMEOUT = 240.0
-PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
-def _plugin_installed() -> bool:
-    return any(ep.name == "accel" for ep in importlib.metadata.entry_points(group="airflow.plugins"))
+class AirflowStack(LocalAirflow):
+    """The e2e deployment, with a bearer token of the admin and of the viewer user."""
 
+    @property
+    def spicepod_path(self) -> Path:
+        return self.home / "spicepod.yaml"
 
-@dataclass
-class AirflowStack:
-    """A running Airflow on ``base_url``, with a bearer token of the admin user."""
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "accel"
 
-    home: Path
-    base_url: str
-    env: dict[str, str]
-    spicepod_path: Path
-    data_dir: Path
-    source_dir: Path
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    tokens: dict[str, str] = field(default_factory=dict)
+    @property
+    def source_dir(self) -> Path:
+        return self.home / "src"
 
     # -- HTTP ---------------------------------------------------------------------------------------
-
-    def client(self, user: str | None = "admin") -> httpx.Client:
-        headers = {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
-        return httpx.Client(base_url=self.base_url, headers=headers, timeout=30.0)
-
-    def token(self, username: str, password: str) -> str:
-        response = httpx.post(
-            f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
-        )
-        response.raise_for_status()
-        return response.json()["access_token"]
 
     def trigger(self, name: str, body: Any = None, *, wait_parsed: float = 120.0) -> dict[str, Any]:
         """POST a refresh; retries while the API answers 503 (the DAG is not parsed yet)."""
@@ -134,20 +110,6 @@ class AirflowStack:
         """Add a CSV drop to the ``events`` source directory."""
         write_events(self.source_dir, name, ids)
 
-    def log_tail(self, lines: int = 60) -> str:
-        return log_tail(self.home, PROCESSES, lines)
-
-    # -- processes ----------------------------------------------------------------------------------
-
-    def start(self, name: str, *args: str) -> None:
-        self.processes[name] = start_airflow(self.home, name, [name, *args], self.env, self.home)
-
-    def stop(self) -> None:
-        stop_process_groups(self.processes.values())
-
-    def wait_healthy(self) -> None:
-        wait_healthy(self.base_url, self.processes, STARTUP_TIMEOUT, describe=self.log_tail)
-
 
 #: The spicepod the stack starts with. ``{src}`` is the source data directory.
 E2E_SPICEPOD = """\
@@ -201,76 +163,20 @@ def airflow_stack() -> Iterator[AirflowStack]:
     source_dir.mkdir()
     write_trips(source_dir)
     write_events(source_dir, "drop1", range(1, 11))
-    dags = home / "dags"
-    dags.mkdir()
     dag_file = REPO_ROOT / "dags" / "accelerated_datasets.py"
     if not dag_file.exists():
         pytest.fail(f"{dag_file} is missing: the e2e tests need the project's DAG file")
-    shutil.copy(dag_file, dags / "accelerated_datasets.py")
-    plugins = home / "plugins"
-    plugins.mkdir()
-    if not _plugin_installed():
-        (plugins / "accel_plugin.py").write_text(
-            "from airflow_provider_accel.plugin import AccelerationPlugin  # noqa: F401\n"
-        )
-    passwords = home / "passwords.json"
-    passwords.write_text(json.dumps(dict([ADMIN, VIEWER])))
-
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "AIRFLOW_HOME"}
-    env.update(
-        {
-            "AIRFLOW_HOME": str(home),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__AUTH_MANAGER": (
-                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-            ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base_url}/execution/",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__API__BASE_URL": base_url,
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            # One secret for every process: tasks get execution-API tokens signed by the scheduler.
-            "AIRFLOW__API_AUTH__JWT_SECRET": "accel-e2e-jwt-secret-" + "x" * 48,
-            "AIRFLOW__API__SECRET_KEY": "accel-e2e-secret-key",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__ACCEL__SPICEPOD_PATH": str(home / "spicepod.yaml"),
-            "AIRFLOW__ACCEL__DATA_DIR": str(home / "accel"),
-        }
-    )
-    stack = AirflowStack(
-        home=home,
-        base_url=base_url,
-        env=env,
-        spicepod_path=home / "spicepod.yaml",
-        data_dir=home / "accel",
-        source_dir=source_dir,
+    stack = AirflowStack.create(
+        home,
+        dag_file=dag_file,
+        passwords=dict([ADMIN, VIEWER]),
+        roles={"admin": "admin", "viewer": "viewer"},
+        secret="accel-e2e",
+        pythonpath=REPO_ROOT,
     )
     stack.write_spicepod(E2E_SPICEPOD)
-
-    migrate = subprocess.run(
-        [str(AIRFLOW_BIN), "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=300
-    )
-    assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
     try:
-        # One api-server worker: with SQLite, see airflow_provider_accel.api.service on locking.
-        stack.start("api-server", "--port", str(port), "--host", "127.0.0.1", "--workers", "1")
-        stack.start("scheduler")
-        stack.start("dag-processor")
-        stack.start("triggerer")
-        stack.wait_healthy()
+        stack.start_all(STARTUP_TIMEOUT)
         stack.tokens["admin"] = stack.token(*ADMIN)
         stack.tokens["viewer"] = stack.token(*VIEWER)
         yield stack

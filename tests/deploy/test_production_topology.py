@@ -39,7 +39,9 @@ import duckdb
 import httpx
 import pytest
 import servers
-from _airflow_processes import (
+from _compose_topology import load_compose, native_env, native_path, users
+
+from airflow_provider_accel.testing import (
     AIRFLOW_BIN,
     free_port,
     log_tail,
@@ -47,7 +49,6 @@ from _airflow_processes import (
     stop_process_groups,
     wait_healthy,
 )
-from _compose_topology import load_compose, native_env, native_path, users
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -26,17 +25,12 @@ from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.exceptions import TransientRefreshError
 from airflow_provider_accel.retry import SpiceRetryPolicy, fibonacci_delay, retries_for
 from airflow_provider_accel.spicepod.model import Acceleration, Dataset, RefreshMode
+from airflow_provider_accel.testing import free_port
 
 from ._helpers import DUCKDB_CONN_ENV, report, staging_leftovers
 
 PG_ROWS = 1_000_000
 MAX_ATTEMPTS = 3  # the dataset's refresh_retry_max_attempts
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -49,7 +43,7 @@ class PrivatePostgres:
         self.bin = Path(bins[-1]).parent
         self.dir = Path(tempfile.mkdtemp(prefix="accel-private-pg-"))
         self.data = self.dir / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "nobody", "nogroup")

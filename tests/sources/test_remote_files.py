@@ -25,14 +25,9 @@ from airflow_provider_accel.sources import source_for
 from airflow_provider_accel.sources.base import ScanRequest
 from airflow_provider_accel.sources.http import HttpSource
 from airflow_provider_accel.sources.object_store import ObjectStoreSource
+from airflow_provider_accel.testing import free_port
 
 from ._helpers import dataset, load
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _table(start: int, rows: int) -> pa.Table:
@@ -51,7 +46,7 @@ def s3() -> Iterator[dict[str, Any]]:
     pytest.importorskip("moto")
     import boto3
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -133,7 +128,7 @@ class TestObjectStore:
 
     def test_unreachable_endpoint_is_transient(self, s3: dict[str, Any]) -> None:
         """An endpoint nobody listens on is transient, and the secret never appears in the message."""
-        params = {**s3, "s3_endpoint": f"http://127.0.0.1:{_free_port()}", "s3_secret": "s3cret-key"}
+        params = {**s3, "s3_endpoint": f"http://127.0.0.1:{free_port()}", "s3_secret": "s3cret-key"}
         with pytest.raises(TransientRefreshError) as info:
             source_for(dataset("s3://accel-test/pq/", params)).schema(duckdb.connect())
         assert "s3cret-key" not in str(info.value)
@@ -211,4 +206,4 @@ class TestHttp:
     def test_unreachable_host_is_transient(self) -> None:
         """Connection refused is transient."""
         with pytest.raises(TransientRefreshError):
-            source_for(dataset(f"http://127.0.0.1:{_free_port()}/x.parquet", {})).schema(duckdb.connect())
+            source_for(dataset(f"http://127.0.0.1:{free_port()}/x.parquet", {})).schema(duckdb.connect())

@@ -1,4 +1,4 @@
-"""Starting and stopping real Airflow processes for tests (shared by tests/e2e and tests/deploy).
+"""Starting and stopping real Airflow processes (end-to-end tests, the deployment test, benchmarks).
 
 Each process runs ``airflow <args>`` in its own process group (so that stopping it also stops its
 children: uvicorn workers, executor and task processes, Celery pool processes), with its output in
