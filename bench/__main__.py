@@ -228,6 +228,10 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         ),
     }
     results["summary_notes"] = {
+        "full_vs_duckdb": (
+            "against DuckDB's CTAS with its defaults; against the same CTAS with preserve_insertion_order "
+            f"off, as the hook configures DuckDB: {ratio(med['ours'], med.get('duckdb_ctas_unordered'))}"
+        ),
         "rss_growth_1m_to_5m": (
             f"peak RSS at {scale.memory_rows[1]:,} over {scale.memory_rows[0]:,} rows; the worst of the "
             "sources measured (Parquet, PostgreSQL)"

@@ -74,15 +74,16 @@ def profile_paths(data: TaxiData, work: Path, out_dir: Path) -> dict[str, Any]:
 
 
 SAMPLE_QUERIES = {
-    # What DuckDBAcceleratorHook._estimate_arrow_bytes runs after every DuckDB-native load.
-    "current: USING SAMPLE 10000 ROWS": "SELECT * FROM {t} USING SAMPLE 10000 ROWS",
-    # The proposed replacement: the first 10,000 rows (reads one row group, not the table).
-    "proposed: LIMIT 10000": "SELECT * FROM {t} LIMIT 10000",
+    # What DuckDBAcceleratorHook._estimate_arrow_bytes ran after every DuckDB-native load before
+    # the first profile...
+    "before: USING SAMPLE 10000 ROWS": "SELECT * FROM {t} USING SAMPLE 10000 ROWS",
+    # ...and what it runs since: the first 10,000 rows (reads one row group, not the table).
+    "after: LIMIT 10000": "SELECT * FROM {t} LIMIT 10000",
 }
 
 
 def size_estimate_cost(path: Path, reps: int = 3) -> dict[str, Any]:
-    """Time and result of the hook's Arrow-size estimate on an accelerated table, now and proposed.
+    """Time and result of the hook's Arrow-size estimate on an accelerated table, before and after.
 
     ``USING SAMPLE n ROWS`` is reservoir sampling: it reads every row of the table, so its cost
     grows with the table although it only keeps 10,000 rows.
