@@ -21,7 +21,6 @@ from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_accel import config
-from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
@@ -34,6 +33,7 @@ from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
     from airflow_provider_accel.spicepod.model import Dataset, Spicepod
 
 #: XCom key under which a failed refresh leaves its error message (read by the status API).
@@ -124,6 +124,10 @@ class _DatasetOperator(BaseOperator):
         return dataset
 
     def get_hook(self) -> DuckDBAcceleratorHook:
+        # Imported here, not at the top: the DAG file imports this module on every parse, and the hook
+        # brings DuckDB's relational API, pyarrow and the official DuckDB provider (~1 s of imports).
+        from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
+
         return DuckDBAcceleratorHook(self.duckdb_conn_id, data_dir=self.data_dir)
 
 
