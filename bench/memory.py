@@ -22,6 +22,7 @@ PG = {
     "dbname": os.environ.get("ACCEL_BENCH_PG_DB", "test"),
 }
 PG_SCHEMA = "accel_bench"
+SETTINGS_CONN_ENV = "AIRFLOW_CONN_ACCEL_DUCKDB_DEFAULT"
 
 
 def _status_mib(field: str) -> float:
@@ -61,6 +62,12 @@ def child_main(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         )
         out = Path(args["dir"])
         out.mkdir(parents=True, exist_ok=True)
+        if "duckdb_extra" in args:  # the accelerator's DuckDB settings connection (accel_duckdb_default)
+            os.environ[SETTINGS_CONN_ENV] = json.dumps(
+                {"conn_type": "accel_duckdb", "extra": args["duckdb_extra"]}
+            )
+        else:
+            os.environ.pop(SETTINGS_CONN_ENV, None)
         h = hook(out)
         _ = h.connection_extra  # the connection lookup imports what it needs: part of the baseline
         _reset_peak()

@@ -243,8 +243,17 @@ def markdown(results: dict[str, Any]) -> str:
             e = entries[rows]
             cells = [_fmt(e["baseline_rss_mib"], 1), _fmt(e["peak_rss_mib"], 1), _fmt(e["seconds"], 2)]
             lines.append(f"| {source} | {int(rows):,} | " + " | ".join(cells) + " |")
-    for source, growth in memory.get("growth", {}).items():
+    for source, growth in {**memory.get("growth", {}), **memory.get("growth_with_memory_limit", {})}.items():
         lines.append(f"\nGrowth {source}: {_fmt(growth)}")
+    lines += [
+        "",
+        "The Parquet files of this figure are written by pyarrow with its default 1,048,576-row row groups: "
+        "at 1M rows the file is one row group, so one thread decodes it; from 2M rows on both threads "
+        "decode a row group each. Without a `memory_limit`, DuckDB also keeps written blocks cached (up "
+        "to 80% of RAM by default), so the peak follows the data until that limit binds; "
+        "`parquet_memory_limit_*` is the same refresh with `memory_limit` set in the accelerator's "
+        "connection extra (README: DuckDB settings).",
+    ]
     for source, reason in memory.get("skipped", {}).items():
         lines.append(f"\n{source}: not measured — {reason}")
 

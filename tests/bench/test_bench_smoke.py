@@ -75,6 +75,7 @@ def test_bench_smoke_prints_the_six_ratios_and_writes_the_report(tmp_path: Path)
     assert results["summary"] == summary
     assert results["memory"]["skipped"] == {}, results["memory"]["skipped"]
     assert set(results["memory"]["growth"]) == {"parquet", "postgres"}
+    assert len(results["memory"]["growth_with_memory_limit"]) == 1
     assert (out / "README.md").read_text().startswith("# Benchmarks")
     for plot in ("full_refresh.png", "append_vs_full.png", "memory.png", "endpoint_latency.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
