@@ -1,6 +1,6 @@
 """Peak memory and pushdown of the PostgreSQL source, measured on the local server.
 
-Usage: ``.venv/bin/python bench/source_memory.py [--rows 1000000 5000000] [--alternatives]``
+Usage: ``.venv/bin/python -m bench.source_memory [--rows 1000000 5000000] [--alternatives]``
 
 For each size it creates ``accel_bench.events_<rows>`` (kept between runs; ``--drop`` removes them),
 then in a fresh subprocess per measurement runs a full refresh through the accelerator
@@ -15,20 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
-PG = {
-    "host": os.environ.get("ACCEL_TEST_PG_HOST", "127.0.0.1"),
-    "port": int(os.environ.get("ACCEL_TEST_PG_PORT", "5432")),
-    "user": os.environ.get("ACCEL_TEST_PG_USER", "postgres"),
-    "dbname": os.environ.get("ACCEL_BENCH_PG_DB", "test"),
-}
-SCHEMA = "accel_bench"
+from bench.memory import PG
+from bench.memory import PG_SCHEMA as SCHEMA
 
 _CHILD_REFRESH = r"""
 import json, os, resource, sys, time, tempfile

@@ -7,7 +7,7 @@ the Arrow batches ADBC builds (default 16 MiB).
 
 Why ADBC: its PostgreSQL driver reads the server's ``COPY ... TO STDOUT (FORMAT binary)`` stream
 straight into Arrow buffers in C, batch by batch, so memory stays bounded and no Python object is
-created per value (see ``bench/source_memory.py`` for the comparison with psycopg).
+created per value (see ``python -m bench.source_memory`` for the comparison with psycopg).
 
 Pushdown: the projection, the filter (transpiled DuckDB -> PostgreSQL with sqlglot) and the limit
 go into the query the server runs. The session TimeZone is set to the accelerator's DuckDB
