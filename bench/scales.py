@@ -70,12 +70,12 @@ SCALES: dict[str, Scale] = {
         real_rows=None,
         profile=True,
     ),
-    # The committed report: 10M-row full and append figures, memory at 1M, 5M and 10M.
+    # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
         name="large",
         full_rows=10_000_000,
         append_base_rows=10_000_000,
-        memory_rows=(1_000_000, 5_000_000, 10_000_000),
+        memory_rows=(1_000_000, 5_000_000, 10_000_000, 20_000_000),
         reps=3,
         endpoint_mode="stack",
         endpoint_requests=150,
