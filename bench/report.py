@@ -280,7 +280,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             f"Mode: `{endpoint['mode']}`"
             + (
-                " (real api-server on loopback, scheduler stopped during the measurement)"
+                " (real api-server on loopback; scheduler, dag-processor and triggerer stopped during "
+                "the measurement)"
                 if endpoint["mode"] == "stack"
                 else " (Airflow's api-server app in-process over ASGI; no TCP)"
             ),
@@ -294,6 +295,12 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {lat['n']} | " + " | ".join(cells) + " |")
         lines.append(
             f"\nThroughput: {endpoint['concurrency']} concurrent clients. Errors: {endpoint.get('errors')}."
+        )
+        lines.append(
+            "\nAn HTTP 500 of Airflow's own route under concurrency is its `INSERT INTO dag_run` failing on "
+            "the SQLite metadata DB (the api-server log has the statement and an error id); ours creates "
+            "the runs of one DAG one at a time (`airflow_provider_accel/api/service.py`). Both throughput "
+            "figures count successful requests only."
         )
     elif endpoint.get("error"):
         lines.append(f"Not measured: {endpoint['error']}")
