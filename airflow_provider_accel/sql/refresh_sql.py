@@ -30,12 +30,12 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from airflow_provider_accel.exceptions import RefreshSqlError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    import duckdb
 
 __all__ = [
     "ALLOWED_CAST_TYPES",
@@ -368,6 +368,10 @@ def _parser() -> duckdb.DuckDBPyConnection:
     """
     con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
     if con is None or getattr(_local, "pid", None) != os.getpid():
+        # Imported on first use: the DAG file imports this module (the trigger form's check) on
+        # every parse, and most parses never validate anything.
+        import duckdb
+
         con = duckdb.connect(
             ":memory:",
             config={
@@ -428,6 +432,8 @@ class _Validator:
     # -- statement level ------------------------------------------------------------------
 
     def run(self) -> RefreshFilter:
+        import duckdb
+
         sql = self.sql
         if len(sql) > MAX_REFRESH_SQL_LENGTH:
             raise self.error(
