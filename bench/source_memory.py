@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from bench.memory import PG
+from bench.memory import PG, pg_params
 from bench.memory import PG_SCHEMA as SCHEMA
 
 _CHILD_REFRESH = r"""
@@ -108,16 +108,6 @@ def tuples_read(table: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def params() -> dict[str, Any]:
-    return {
-        "pg_host": PG["host"],
-        "pg_port": PG["port"],
-        "pg_user": PG["user"],
-        "pg_db": PG["dbname"],
-        "pg_sslmode": "disable",
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -129,7 +119,7 @@ def main() -> None:
         table = ensure_table(rows)
         with tempfile.TemporaryDirectory() as tmp:
             report["refresh"][rows] = run_child(
-                _CHILD_REFRESH, {"from": f"postgres:{table}", "params": params(), "dir": tmp}
+                _CHILD_REFRESH, {"from": f"postgres:{table}", "params": pg_params(), "dir": tmp}
             )
         if opts.alternatives:
             with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +134,7 @@ def main() -> None:
                     _CHILD_REFRESH,
                     {
                         "from": f"postgres:{table}",
-                        "params": params(),
+                        "params": pg_params(),
                         "dir": tmp,
                         "refresh_sql": f"SELECT * FROM events WHERE {where}",
                     },
