@@ -64,6 +64,7 @@ _SQLGLOT_DIALECTS = {
     "exasol": "exasol",
     "vertica": "postgres",
 }
+#: Connection types read by a dedicated source: the ``from:`` prefix of that source.
 _DELEGATES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
@@ -116,24 +117,17 @@ class AirflowSqlSource(StreamingSource):
         self._delegate_checked = True
         conn = self._connection()
         kind = _DELEGATES.get((conn.conn_type or "").lower())
-        if kind == "postgres":
-            from airflow_provider_accel.sources.postgres import PostgresSource
+        if kind is not None:
+            # The dedicated source reads the same connection by id: postgres_conn_id / mysql_conn_id.
+            from airflow_provider_accel.sources import source_for
 
-            ds = dataclasses.replace(
-                self.dataset,
-                from_=f"postgres:{self.table}",
-                params={**self.dataset.params, "postgres_conn_id": self.conn_id},
+            self._delegate = source_for(
+                dataclasses.replace(
+                    self.dataset,
+                    from_=f"{kind}:{self.table}",
+                    params={**self.dataset.params, f"{kind}_conn_id": self.conn_id},
+                )
             )
-            self._delegate = PostgresSource(ds)
-        elif kind == "mysql":
-            from airflow_provider_accel.sources.mysql import MySQLSource
-
-            ds = dataclasses.replace(
-                self.dataset,
-                from_=f"mysql:{self.table}",
-                params={**self.dataset.params, "mysql_conn_id": self.conn_id},
-            )
-            self._delegate = MySQLSource(ds)
         if isinstance(self._delegate, StreamingSource):
             self._delegate.label_base = self.dataset.from_
         return self._delegate
