@@ -8,7 +8,7 @@ It builds on the official DuckDB provider's hook for connection settings (``memo
   opening the live file read-only meanwhile sees the old data and never waits. When several datasets
   share a file (``params.duckdb_file``) the new table is copied into it in one transaction.
 * **append** — the watermark is ``max(time_column)`` of the accelerated table; only source rows
-  newer than ``watermark - refresh_append_overlap`` are fetched (into a staging file), and inserted in
+  at or after ``watermark - refresh_append_overlap`` are fetched (into a staging file), and inserted in
   one transaction, dropping rows already accelerated in the overlap window, or resolving
   ``primary_key`` conflicts by ``on_conflict``.
 * **retention** — rows older than ``now - retention_period`` are deleted in one transaction.
@@ -147,7 +147,7 @@ class RefreshPlan:
     where: str | None = None
     limit: int | None = None
     columns: tuple[str, ...] | None = None
-    dedup_cutoff: Any = None  # append: existing rows newer than this may equal incoming rows
+    dedup_cutoff: Any = None  # append: existing rows at or after this may equal incoming rows
     refresh_sql: str | None = None
     counter: _CountingReader | None = None  # set when the source streams Arrow batches
 
@@ -447,9 +447,10 @@ class DuckDBAcceleratorHook(DuckDBHook):
             elif time_column is not None and live.watermark is not None:
                 overlap = acceleration.refresh_append_overlap or dt.timedelta(0)
                 cutoff = time_column.minus(live.watermark, overlap)
-                predicates.append(time_column.after(cutoff))
-                if overlap > dt.timedelta(0):
-                    plan.dedup_cutoff = cutoff
+                # >= and dedup, with or without overlap: rows sharing the watermark's instant (or day)
+                # may arrive in a later batch, and the ones already accelerated are dropped as equal.
+                predicates.append(time_column.at_or_after(cutoff))
+                plan.dedup_cutoff = cutoff
 
         plan.where = " AND ".join(f"({p})" for p in predicates) or None
         projection = ", ".join(quote_identifier(c) for c in plan.columns) if plan.columns is not None else "*"
@@ -634,7 +635,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
             )
             condition = (
                 f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE "
-                f"{time_column.after(plan.dedup_cutoff, qualifier='t')} AND {same_row})"
+                f"{time_column.at_or_after(plan.dedup_cutoff, qualifier='t')} AND {same_row})"
             )
         else:
             condition = ""

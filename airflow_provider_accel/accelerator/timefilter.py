@@ -84,8 +84,16 @@ class TimeColumn:
         return instant
 
     def after(self, value: Any, qualifier: str | None = None) -> str:
-        """``time_column > value`` (strictly greater, as Spice's watermark and window are)."""
+        """``time_column > value`` (strictly greater, as Spice's data window is)."""
         return f"{self.instant_sql(qualifier)} > {self.literal(value)}"
+
+    def at_or_after(self, value: Any, qualifier: str | None = None) -> str:
+        """``time_column >= value``: the append cutoff.
+
+        A strict ``>`` loses rows that share the watermark's instant (or day, for a ``date`` column)
+        but arrive in a later batch; Spice moved to ``>=`` plus dedup for that reason (its PR #12500).
+        """
+        return f"{self.instant_sql(qualifier)} >= {self.literal(value)}"
 
     def before(self, value: Any, qualifier: str | None = None) -> str:
         """``time_column < value`` (retention)."""

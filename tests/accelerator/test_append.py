@@ -97,16 +97,39 @@ class TestAppendDrops:
         assert hook.refresh(dataset).rows == 0
         assert file_fingerprint(hook.dataset_path(dataset), "events") == before
 
-    def test_no_overlap_fetches_strictly_after_watermark(
+    def test_no_overlap_keeps_new_rows_at_the_watermark_instant(
         self, hook: DuckDBAcceleratorHook, src: Path
     ) -> None:
-        """Without overlap only rows strictly newer than the watermark are appended."""
+        """Without overlap, later rows at the watermark instant are appended; re-deliveries are not."""
         dataset = append_dataset(src, overlap=None)
         drop(src, "d1", [(1, 1, "a"), (2, 2, "b")])
         hook.refresh(dataset)
         drop(src, "d2", [(3, 2, "same-instant"), (4, 3, "new")])
         hook.refresh(dataset)
-        assert accelerated(hook, dataset) == [(1, "a"), (2, "b"), (4, "new")]
+        assert accelerated(hook, dataset) == [(1, "a"), (2, "b"), (3, "same-instant"), (4, "new")]
+
+    def test_rows_arriving_later_for_the_loaded_day_are_appended(
+        self, hook: DuckDBAcceleratorHook, src: Path
+    ) -> None:
+        """A ``date`` time_column: rows for the day already loaded, arriving in a later drop, are kept."""
+        dataset = append_dataset(src, TimeFormat.DATE, overlap=None)
+        drop(src, "d1", [(i, 0, f"early{i}") for i in range(5)], TimeFormat.DATE)
+        hook.refresh(dataset)
+        drop(src, "d2", [(i, 0, f"early{i}") for i in range(5)], TimeFormat.DATE)  # the same file again
+        drop(src, "d3", [(i, 1, f"late{i}") for i in range(5, 464)], TimeFormat.DATE)  # same day, later
+        assert hook.refresh(dataset).rows == 459
+        assert len(accelerated(hook, dataset)) == 464
+
+    def test_rows_sharing_one_second_split_over_two_drops(
+        self, hook: DuckDBAcceleratorHook, src: Path
+    ) -> None:
+        """Fourteen rows in one second, delivered in two drops of seven: all fourteen are accelerated."""
+        dataset = append_dataset(src, TimeFormat.UNIX_SECONDS, overlap=None)
+        drop(src, "d1", [(i, 1, f"v{i}") for i in range(7)], TimeFormat.UNIX_SECONDS)
+        hook.refresh(dataset)
+        drop(src, "d2", [(i, 1, f"v{i}") for i in range(7, 14)], TimeFormat.UNIX_SECONDS)
+        assert hook.refresh(dataset).rows == 7
+        assert sorted(accelerated(hook, dataset)) == [(i, f"v{i}") for i in range(14)]
 
     def test_duplicates_inside_one_drop_are_kept(self, hook: DuckDBAcceleratorHook, src: Path) -> None:
         """Dedup is against already accelerated rows only: identical new rows in one drop both land."""

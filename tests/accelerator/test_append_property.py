@@ -17,42 +17,49 @@ from airflow_provider_accel.spicepod.model import RefreshMode, TimeFormat
 from ._helpers import encode_times, make_dataset, query, write_parquet
 
 T0 = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
-OVERLAP_MINUTES = 10
-FORMATS = [TimeFormat.TIMESTAMP, TimeFormat.TIMESTAMPTZ, TimeFormat.UNIX_SECONDS, TimeFormat.ISO8601]
+OVERLAPS = [0, 10]  # in the format's unit
+#: A row's time is a count of units after T0: whole days for ``date``, else whole minutes.
+UNITS = {f: dt.timedelta(days=1) if f == TimeFormat.DATE else dt.timedelta(minutes=1) for f in TimeFormat}
+FORMATS = list(TimeFormat)
 
-Row = tuple[int, int, str]  # (id, minutes after T0, payload)
+Row = tuple[int, int, str]  # (id, units after T0, payload)
 
 
-def reference_append(accelerated: Counter[Row], source: list[Row]) -> Counter[Row]:
-    """Spice's append: fetch t > watermark - overlap; drop rows equal to accelerated ones in the window."""
+def reference_append(accelerated: Counter[Row], source: list[Row], overlap: int) -> Counter[Row]:
+    """Spice's append: fetch t >= watermark - overlap; drop rows equal to accelerated ones in the window."""
     if not accelerated:
         return Counter(source)
-    cutoff = max(t for _, t, _ in accelerated) - OVERLAP_MINUTES
-    window = {row for row in accelerated if row[1] > cutoff}
-    incoming = [row for row in source if row[1] > cutoff and row not in window]
+    cutoff = max(t for _, t, _ in accelerated) - overlap
+    window = {row for row in accelerated if row[1] >= cutoff}
+    incoming = [row for row in source if row[1] >= cutoff and row not in window]
     return accelerated + Counter(incoming)
 
 
 def times(rows: list[Row], fmt: TimeFormat) -> pa.Array:
     """The rows' time column in ``fmt``; ISO-8601 strings carry an offset chosen by the row's id,
     so a re-delivered row is the very same string."""
-    instants = [T0 + dt.timedelta(minutes=r[1]) for r in rows]
+    instants = [T0 + r[1] * UNITS[fmt] for r in rows]
     if fmt != TimeFormat.ISO8601:
         return encode_times(instants, fmt)
     zones = [dt.UTC, dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=-5))]
     return pa.array([i.astimezone(zones[r[0] % 3]).isoformat() for i, r in zip(instants, rows, strict=True)])
 
 
-def minutes(value: object) -> int:
-    """A stored time value (any of FORMATS) as whole minutes after T0."""
-    if isinstance(value, int):
+def units(value: object, fmt: TimeFormat) -> int:
+    """A stored time value (any format) as whole units after T0."""
+    if fmt == TimeFormat.UNIX_MILLIS:
+        assert isinstance(value, int)
+        instant = dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+    elif isinstance(value, int):
         instant = dt.datetime.fromtimestamp(value, dt.UTC)
     elif isinstance(value, str):
         instant = dt.datetime.fromisoformat(value)
-    else:
-        assert isinstance(value, dt.datetime)
+    elif isinstance(value, dt.datetime):
         instant = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return round((instant - T0).total_seconds() / 60)
+    else:
+        assert isinstance(value, dt.date)
+        instant = dt.datetime.combine(value, dt.time(), dt.UTC)
+    return round((instant - T0) / UNITS[fmt])
 
 
 @st.composite
@@ -70,7 +77,7 @@ def drop_sequences(draw: st.DrawFn) -> list[list[Row]]:
                 rows.append(draw(st.sampled_from(delivered[-8:])))
                 continue
             if kind == "late":
-                t = clock - draw(st.integers(0, OVERLAP_MINUTES + 3))
+                t = clock - draw(st.integers(0, max(OVERLAPS) + 3))
             else:
                 clock += draw(st.integers(0, 7))
                 t = clock
@@ -82,10 +89,12 @@ def drop_sequences(draw: st.DrawFn) -> list[list[Row]]:
 
 
 class TestAppendProperty:
-    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(drops=drop_sequences(), fmt=st.sampled_from(FORMATS))
-    def test_append_matches_reference_model(self, drops: list[list[Row]], fmt: TimeFormat) -> None:
-        """After every drop and append refresh the table equals the reference model's multiset."""
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(drops=drop_sequences(), fmt=st.sampled_from(FORMATS), overlap=st.sampled_from(OVERLAPS))
+    def test_append_matches_reference_model(
+        self, drops: list[list[Row]], fmt: TimeFormat, overlap: int
+    ) -> None:
+        """After every append the table equals the oracle, for every time_format, with and without overlap."""
         with tempfile.TemporaryDirectory() as tmp:
             src, data = Path(tmp) / "src", Path(tmp) / "data"
             src.mkdir()
@@ -96,7 +105,7 @@ class TestAppendProperty:
                 mode=RefreshMode.APPEND,
                 time_column="ts",
                 time_format=fmt,
-                overlap=dt.timedelta(minutes=OVERLAP_MINUTES),
+                overlap=overlap * UNITS[fmt] if overlap else None,
                 params={"file_format": "parquet"},
             )
             source: list[Row] = []
@@ -114,9 +123,9 @@ class TestAppendProperty:
                 write_parquet(src / f"drop-{n:02d}.parquet", table)
                 source.extend(rows)
                 hook.refresh(dataset)
-                expected = reference_append(expected, source)
+                expected = reference_append(expected, source, overlap)
                 got = Counter(
-                    (i, minutes(ts), p)
+                    (i, units(ts, fmt), p)
                     for i, ts, p in query(hook.dataset_path(dataset), "SELECT id, ts, payload FROM events")
                 )
                 assert got == expected, f"after drop {n}"
