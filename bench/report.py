@@ -301,7 +301,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             "\nAn HTTP 500 of Airflow's own route under concurrency is its `INSERT INTO dag_run` failing on "
             "the SQLite metadata DB (the api-server log has the statement and an error id); ours creates "
-            "the runs of one DAG one at a time (`airflow_provider_accel/api/service.py`). Both throughput "
+            "the runs of one DAG one at a time (`airflow_provider_accel/plugin/api/service.py`). "
+            "Both throughput "
             "figures count successful requests only."
         )
     elif endpoint.get("error"):

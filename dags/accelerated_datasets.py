@@ -7,6 +7,6 @@ empty DAG list.
 
 from __future__ import annotations
 
-from airflow_provider_accel.dag_factory import load_dags
+from airflow_provider_accel.dags.factory import load_dags
 
 globals().update(load_dags())

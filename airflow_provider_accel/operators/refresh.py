@@ -23,11 +23,15 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider_accel import config
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
-from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
-from airflow_provider_accel.retry import SpiceRetryPolicy
+from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
 from airflow_provider_accel.spicepod.loader import load_spicepod
 from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
+from airflow_provider_accel.spicepod.overrides import (
+    OverridesError,
+    parse_overrides,
+    refresh_sql_variable_key,
+)
 from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
 
 if TYPE_CHECKING:

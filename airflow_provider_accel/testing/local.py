@@ -140,7 +140,7 @@ class LocalAirflow:
     def start(self, name: str, *args: str) -> None:
         """``airflow <name> *args``; the api-server gets this deployment's port and one worker.
 
-        One api-server worker: with SQLite, see airflow_provider_accel.api.service on locking.
+        One api-server worker: with SQLite, see airflow_provider_accel.plugin.api.service on locking.
         """
         if name == "api-server" and not args:
             args = ("--port", self.port, "--host", "127.0.0.1", "--workers", "1")

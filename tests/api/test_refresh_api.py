@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
+from airflow_provider_accel.spicepod.overrides import (
+    OverridesError,
+    parse_overrides,
+    refresh_sql_variable_key,
+)
 
 REFRESH = "/v1/datasets/{}/acceleration/refresh"
 TAXI = "accelerate_taxi_trips"
@@ -276,7 +280,7 @@ def test_stale_dag_is_503(api, db_runs):
 
 
 def test_unexpected_error_is_500_without_details(api, db_runs, monkeypatch, caplog):
-    from airflow_provider_accel.api import service
+    from airflow_provider_accel.plugin.api import service
 
     def boom(**_: Any) -> None:
         raise RuntimeError("password=hunter2 in /secret/path")
@@ -291,13 +295,13 @@ def test_unexpected_error_is_500_without_details(api, db_runs, monkeypatch, capl
 
 
 def test_invalid_spicepod_is_500_and_logged(api, monkeypatch, caplog):
-    from airflow_provider_accel.api import datasets
+    from airflow_provider_accel.plugin.api import datasets
 
     def broken() -> None:
         raise datasets.SpicepodUnavailable("The spicepod /x is invalid: boom")
 
     monkeypatch.setattr(datasets, "current_spicepod", broken)
-    monkeypatch.setattr("airflow_provider_accel.api.routes.current_spicepod", broken)
+    monkeypatch.setattr("airflow_provider_accel.plugin.api.routes.current_spicepod", broken)
     with caplog.at_level(logging.ERROR):
         refresh = post(api, "taxi_trips")
         listing = api.client.get("/v1/datasets", headers=api.headers())
@@ -609,7 +613,8 @@ def test_plugin_import_is_light_and_survives_a_broken_spicepod(tmp_path):
         "assert AccelerationPlugin.name == 'accel'\n"
         "app = AccelerationPlugin.fastapi_apps[0]\n"
         "assert app['url_prefix'] == '/v1' == URL_PREFIX\n"
-        "heavy = [m for m in ('airflow_provider_accel.api.routes', 'airflow.api_fastapi.core_api.security',"
+        "heavy = [m for m in ('airflow_provider_accel.plugin.api.routes',"
+        " 'airflow.api_fastapi.core_api.security',"
         " 'airflow_provider_accel.spicepod.loader', 'duckdb') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_accel.overrides import OverridesError, parse_overrides
+from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
 TAXI = "accelerate_taxi_trips"
 BAD_SQL = "SELECT * FROM read_csv('/etc/passwd')"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_accel.dag_factory import build_dags
+from airflow_provider_accel.dags.factory import build_dags
 from airflow_provider_accel.exceptions import SpicepodError
-from airflow_provider_accel.retry import UNLIMITED_RETRIES
+from airflow_provider_accel.operators.retry import UNLIMITED_RETRIES
 from airflow_provider_accel.spicepod.loader import parse_spicepod
 from airflow_provider_accel.spicepod.model import dag_id_for
 

@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
 
-from airflow_provider_accel.dag_factory import load_dags
+from airflow_provider_accel.dags.factory import load_dags
 from airflow_provider_accel.operators.refresh import ERROR_XCOM_KEY
 
 from ._support import count_rows, write_drop

@@ -12,7 +12,7 @@ from airflow_provider_accel.exceptions import (
     TerminalRefreshError,
     TransientRefreshError,
 )
-from airflow_provider_accel.retry import SpiceRetryPolicy, fibonacci_delay, retries_for
+from airflow_provider_accel.operators.retry import SpiceRetryPolicy, fibonacci_delay, retries_for
 
 
 class TestBackoff:

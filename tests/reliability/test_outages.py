@@ -23,7 +23,7 @@ from airflow.sdk import RetryAction
 
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.exceptions import TransientRefreshError
-from airflow_provider_accel.retry import SpiceRetryPolicy, fibonacci_delay, retries_for
+from airflow_provider_accel.operators.retry import SpiceRetryPolicy, fibonacci_delay, retries_for
 from airflow_provider_accel.spicepod.model import Acceleration, Dataset, RefreshMode
 from airflow_provider_accel.testing import free_port
 
@@ -194,7 +194,7 @@ def test_metadata_db_unreachable_during_post(
     from sqlalchemy.orm import scoped_session, sessionmaker
     from sqlalchemy.pool import NullPool
 
-    from airflow_provider_accel.api.errors import INTERNAL_ERROR, REFRESH_INTERNAL_ERROR
+    from airflow_provider_accel.plugin.api.errors import INTERNAL_ERROR, REFRESH_INTERNAL_ERROR
 
     # The app's sessions go through a path whose directory can vanish (the "network" to the DB):
     # every checkout opens the file anew (NullPool), so removing the link is an outage and

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from airflow_provider_accel.overrides import OverridesError, parse_overrides
+from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
 pytestmark = pytest.mark.e2e
 

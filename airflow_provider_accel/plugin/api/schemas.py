@@ -1,7 +1,7 @@
 """Pydantic models of the API's bodies, shaped like Spice's own (``RefreshOverrides``, ``MessageResponse``).
 
 The request models document the API (OpenAPI) and nothing else: request bodies are validated by
-:func:`airflow_provider_accel.overrides.parse_overrides`, the one validator every entry point shares,
+:func:`airflow_provider_accel.spicepod.overrides.parse_overrides`, the one validator every entry point shares,
 so that the 400 messages are the same here, in a DAG run conf and in the trigger form.
 """
 

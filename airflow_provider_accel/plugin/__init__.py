@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
 
-from airflow_provider_accel import param_formats
+from airflow_provider_accel.plugin import param_formats
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -58,7 +58,7 @@ class LazyASGIApp:
         await self.app(scope, receive, send)
 
 
-api_app = LazyASGIApp("airflow_provider_accel.api.app:create_app")
+api_app = LazyASGIApp("airflow_provider_accel.plugin.api.app:create_app")
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _BAD_PATH_BODY = b'{"message":"Not Found: no dataset or run name contains control characters."}'
@@ -90,7 +90,7 @@ class ControlCharacterPathGuard:
         await self.app(scope, receive, send)
 
 
-ui_app = LazyASGIApp("airflow_provider_accel.ui.app:create_app")
+ui_app = LazyASGIApp("airflow_provider_accel.plugin.ui.app:create_app")
 
 # The trigger form's refresh_sql / jitter checks run the project's validator (see param_formats).
 param_formats.register_from_spicepod()

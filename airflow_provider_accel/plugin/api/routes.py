@@ -13,17 +13,17 @@ from airflow.models.variable import Variable
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_accel.api import service
-from airflow_provider_accel.api.auth import (
+from airflow_provider_accel.plugin.api import service
+from airflow_provider_accel.plugin.api.auth import (
     RUN,
     may_trigger,
     readable_dag_ids,
     requires_dag_listing,
     requires_dataset_access,
 )
-from airflow_provider_accel.api.datasets import current_spicepod, find_accelerated_dataset
-from airflow_provider_accel.api.errors import REFRESH_INTERNAL_ERROR, ApiError, MessageErrorRoute
-from airflow_provider_accel.api.schemas import (
+from airflow_provider_accel.plugin.api.datasets import current_spicepod, find_accelerated_dataset
+from airflow_provider_accel.plugin.api.errors import REFRESH_INTERNAL_ERROR, ApiError, MessageErrorRoute
+from airflow_provider_accel.plugin.api.schemas import (
     REFRESH_OVERRIDES_EXAMPLE,
     AccelerationDetails,
     DatasetItem,
@@ -32,7 +32,11 @@ from airflow_provider_accel.api.schemas import (
     RefreshStatusResponse,
     RefreshTriggeredResponse,
 )
-from airflow_provider_accel.overrides import OverridesError, parse_overrides, refresh_sql_variable_key
+from airflow_provider_accel.spicepod.overrides import (
+    OverridesError,
+    parse_overrides,
+    refresh_sql_variable_key,
+)
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_provider_accel import param_formats
-from airflow_provider_accel.api.errors import ApiError
 from airflow_provider_accel.config import spicepod_path
+from airflow_provider_accel.plugin import param_formats
+from airflow_provider_accel.plugin.api.errors import ApiError
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset, Spicepod

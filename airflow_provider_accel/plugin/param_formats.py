@@ -5,7 +5,7 @@ Airflow 3.3 validates a DAG's params with JSON schema only (``SerializedParam.re
 Python check. A ``FormatChecker()`` built without arguments uses every format registered on the
 class, so the DAG factory gives ``refresh_sql`` the format ``accel-refresh-sql:<dataset>`` and
 ``refresh_jitter_max`` the format ``accel-duration``, and this module registers checkers for them
-that call :func:`~airflow_provider_accel.overrides.parse_overrides`, the validator of every other
+that call :func:`~airflow_provider_accel.spicepod.overrides.parse_overrides`, the validator of every other
 entry point.
 
 A checker raises :class:`ParamFormatError` (not one of the exceptions jsonschema turns into its
@@ -44,7 +44,7 @@ def refresh_sql_format(dataset_name: str) -> str:
 
 def _check_refresh_sql(dataset_name: str):
     def check(value: object) -> bool:
-        from airflow_provider_accel.overrides import OverridesError, parse_overrides
+        from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
         try:
             parse_overrides({"refresh_sql": value}, dataset_name)
@@ -56,7 +56,7 @@ def _check_refresh_sql(dataset_name: str):
 
 
 def _check_duration(value: object) -> bool:
-    from airflow_provider_accel.overrides import OverridesError, parse_overrides
+    from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
     try:
         parse_overrides({"refresh_jitter_max": value}, "-")

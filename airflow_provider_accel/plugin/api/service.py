@@ -45,7 +45,7 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow.utils.types import DagRunTriggeredByType, DagRunType
 from sqlalchemy import func, select, text
 
-from airflow_provider_accel.api.errors import ApiError
+from airflow_provider_accel.plugin.api.errors import ApiError
 
 if TYPE_CHECKING:
     from airflow.models.dagbag import DBDagBag

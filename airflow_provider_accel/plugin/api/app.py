@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from airflow_provider_accel import __version__
-from airflow_provider_accel.api.errors import install_error_handlers
-from airflow_provider_accel.api.routes import router
-from airflow_provider_accel.api.schemas import RefreshOverrides, RefreshSqlBody
+from airflow_provider_accel.plugin.api.errors import install_error_handlers
+from airflow_provider_accel.plugin.api.routes import router
+from airflow_provider_accel.plugin.api.schemas import RefreshOverrides, RefreshSqlBody
 
 #: Request bodies are parsed by the shared validator, so FastAPI does not see these models: they are
 #: added to the OpenAPI components by hand, referenced from the routes' ``openapi_extra``.
