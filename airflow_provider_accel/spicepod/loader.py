@@ -677,7 +677,7 @@ def _on_conflict(value: Any, primary_key: tuple[str, ...], dataset: str) -> dict
     if not isinstance(key, str) or _split_key(key) != primary_key:
         raise _error(dataset, field, value, f"is not allowed; its key must be the primary key, {expected}")
     conflict = _enum(action, OnConflict, dataset, f"{field}.{key}")
-    if conflict is None:
+    if conflict not in (OnConflict.DROP, OnConflict.UPSERT):  # the upsert_dedup* actions: not yet
         raise _error(dataset, f"{field}.{key}", action, "is not allowed; use one of drop, upsert")
     return {key: conflict}
 

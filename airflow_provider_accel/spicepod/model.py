@@ -38,6 +38,25 @@ class TimeFormat(StrEnum):
 class OnConflict(StrEnum):
     DROP = "drop"
     UPSERT = "upsert"
+    UPSERT_DEDUP = "upsert_dedup"  # upsert, keeping one row per key within the incoming batch
+    UPSERT_DEDUP_BY_ROW_ID = "upsert_dedup_by_row_id"
+
+
+class OnSchemaChange(StrEnum):
+    """What a refresh does when the source's schema no longer matches the accelerated table."""
+
+    BLOCK = "block"  # Spice's default
+    FAIL = "fail"
+    APPEND_NEW_COLUMNS = "append_new_columns"
+    SYNC_ALL_COLUMNS = "sync_all_columns"
+    DROP_AND_RECREATE = "drop_and_recreate"
+
+
+class IndexKind(StrEnum):
+    """A value of ``acceleration.indexes`` (``{column_or_(a, b): enabled | unique}``)."""
+
+    ENABLED = "enabled"
+    UNIQUE = "unique"
 
 
 class Engine(StrEnum):
@@ -48,6 +67,8 @@ class Engine(StrEnum):
 class AccelerationMode(StrEnum):
     FILE = "file"
     MEMORY = "memory"  # no meaning across task processes: a DuckDB file here, with a notice
+    FILE_CREATE = "file_create"  # Spice 2.x: start from an empty file on first deploy
+    FILE_UPDATE = "file_update"  # Spice 2.x: keep and update an existing file
 
 
 @dataclass(frozen=True)
@@ -70,8 +91,10 @@ class Acceleration:
     retention_check_enabled: bool = False
     retention_period: timedelta | None = None
     retention_check_interval: timedelta | None = None
+    retention_sql: str | None = None  # a DELETE filter on the dataset, validated like refresh_sql
     primary_key: tuple[str, ...] = ()
     on_conflict: dict[str, OnConflict] = field(default_factory=dict)
+    indexes: dict[str, IndexKind] = field(default_factory=dict)  # column or "(a, b)" -> kind
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -108,6 +131,7 @@ class Dataset:
     params: dict[str, Any] = field(default_factory=dict)
     time_column: str | None = None
     time_format: TimeFormat | None = None
+    on_schema_change: OnSchemaChange = OnSchemaChange.BLOCK
     acceleration: Acceleration | None = None
 
     @property
@@ -121,6 +145,30 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class DatasetError:
+    """A dataset of the spicepod that cannot be served: it gets no DAG, and status ``Error``."""
+
+    name: str
+    from_: str
+    reason: str  # what is wrong and what to do, as a SpicepodError message says it
+    field: str | None = None
+
+
+class ApiKeyAccess(StrEnum):
+    READ_ONLY = "ro"
+    READ_WRITE = "rw"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One of ``runtime.auth.api-key.keys`` (``value[:ro|:rw]``); ``value`` is never logged or shown."""
+
+    value: str = field(repr=False)
+    access: ApiKeyAccess = ApiKeyAccess.READ_ONLY
+    key_id: str = ""  # a non-secret name for logs and triggered_by (derived from the value's hash)
+
+
+@dataclass(frozen=True)
 class Spicepod:
     """A parsed spicepod. ``path`` is where it was read from, if it came from a file."""
 
@@ -129,6 +177,11 @@ class Spicepod:
     kind: str = "Spicepod"
     datasets: tuple[Dataset, ...] = ()
     path: str | None = None
+    #: Datasets that cannot be served (bad field, unsupported engine or connector, missing extra).
+    dataset_errors: tuple[DatasetError, ...] = ()
+    #: ``runtime.auth.api-key``: whether it is enabled, and its keys (placeholders unresolved).
+    api_key_auth_enabled: bool = False
+    api_keys: tuple[ApiKey, ...] = ()
 
     def dataset(self, name: str) -> Dataset | None:
         """The dataset called ``name``, matched case-insensitively as Spice does; ``None`` if absent."""
