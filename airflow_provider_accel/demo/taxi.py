@@ -91,7 +91,7 @@ AMOUNT_PARTS = (
 MISSING_META_RATIO = 0.035
 
 # Relative pickups per hour of day (TLC 2024, rounded): quiet at 4-5am, peak at 6pm.
-_HOURLY = (2.8, 1.9, 1.3, 0.9, 0.6, 0.6, 1.5, 2.9, 3.8, 4.1, 4.3, 4.6)
+_HOURLY: tuple[float, ...] = (2.8, 1.9, 1.3, 0.9, 0.6, 0.6, 1.5, 2.9, 3.8, 4.1, 4.3, 4.6)
 _HOURLY += (5.0, 5.2, 5.7, 6.0, 6.1, 6.8, 7.1, 6.3, 5.5, 5.4, 5.0, 3.9)
 
 JFK, LGA, EWR = 132, 138, 1

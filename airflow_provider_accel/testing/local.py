@@ -173,7 +173,8 @@ class LocalAirflow:
             f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
         )
         response.raise_for_status()
-        return response.json()["access_token"]
+        token: str = response.json()["access_token"]
+        return token
 
     def client(self, user: str | None = "admin", timeout: float = 30.0) -> httpx.Client:
         """An HTTP client of ``base_url``, signed in as ``user`` (None: no token)."""

@@ -22,6 +22,7 @@ REFRESH = "/v1/datasets/{}/acceleration/refresh"
 PER_DAG_ROLE = "taxi_trips_only"
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(IN_CHILD, reason="the parent test; this is the child process")
 def test_fab_auth_manager() -> None:
     repo = Path(__file__).resolve().parents[2]

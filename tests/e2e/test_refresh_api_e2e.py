@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 TIP_SQL = "SELECT * FROM trips WHERE tip_amount > 10.0"
 

@@ -142,6 +142,7 @@ def test_documentation_routes_are_open(api: Any, matrix_env: dict[str, Any], pri
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.skipif(IN_FAB_CHILD, reason="the parent test; this is the FAB child process")
 def test_auth_matrix_with_fab_auth_manager() -> None:
     """The same matrix holds with the FAB auth manager (run in a child pytest process)."""

@@ -27,7 +27,7 @@ from ._helpers import (
     write_parquet,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 #: Kills that must land while the refresh runs; a kill that comes after the refresh finished (the
 #: machine got faster than the calibration) does not count, and the trials go on, up to MAX_TRIALS.

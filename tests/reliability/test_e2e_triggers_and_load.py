@@ -33,7 +33,7 @@ import pytest
 from ._helpers import report
 from ._inotify import IN_CREATE, IN_DELETE, IN_MODIFY, IN_MOVED_FROM, IN_MOVED_TO, DirectoryRecorder
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.processes]
 
 SHARED_ROWS = 20_000
 # The stack's own datasets (trips, events) plus two datasets sharing one DuckDB file.

@@ -99,6 +99,7 @@ def _count(hook: DuckDBAcceleratorHook, dataset: Dataset) -> tuple[int, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.processes
 @pytest.mark.needs_postgres
 def test_postgres_source_crash_mid_refresh(
     private_pg: PrivatePostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

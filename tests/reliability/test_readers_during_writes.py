@@ -23,7 +23,7 @@ from airflow_provider_accel.spicepod.model import Acceleration, Dataset, Refresh
 
 from ._helpers import DUCKDB_CONN_ENV, report, rows, write_parquet
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.processes]
 
 REFRESHES = 20
 FULL_ROWS = 50_000

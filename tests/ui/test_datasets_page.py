@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.processes]
 
 PAGE = "/plugin/accelerated-datasets"
 TIP_SQL = "SELECT * FROM trips WHERE tip_amount > 10.0"
