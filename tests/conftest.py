@@ -35,6 +35,14 @@ os.environ["AIRFLOW__ACCEL__SPICEPOD_PATH"] = str(_HOME / "spicepod.yaml")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which reads the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the real Airflow deployment starts processes, whatever its module's marks say."""
+    for item in items:
+        if "airflow_stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.processes)
+
+
 @pytest.fixture(scope="session")
 def airflow_home() -> Path:
     return _HOME
