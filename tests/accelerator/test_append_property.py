@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +89,7 @@ def drop_sequences(draw: st.DrawFn) -> list[list[Row]]:
     return drops
 
 
+@pytest.mark.slow
 class TestAppendProperty:
     @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(drops=drop_sequences(), fmt=st.sampled_from(FORMATS), overlap=st.sampled_from(OVERLAPS))

@@ -14,6 +14,7 @@ from ._helpers import leftovers, make_dataset, write_parquet
 REFRESHES = 50
 
 
+@pytest.mark.slow
 class TestFileSize:
     @pytest.mark.parametrize("shared", [False, True], ids=["own-file", "shared-file"])
     def test_fifty_refreshes_stay_within_one_and_a_half(

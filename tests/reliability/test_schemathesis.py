@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
@@ -17,6 +18,7 @@ from ._helpers import report
 MAX_EXAMPLES = 15
 
 
+@pytest.mark.slow
 def test_openapi_conformance(api: Any) -> None:
     """Generated requests for every operation: never a 5xx, every response matches the OpenAPI document."""
     schema = schemathesis.openapi.from_asgi("/v1/openapi.json", api.client.app)
