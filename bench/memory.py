@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PG = {
+PG: dict[str, Any] = {
     "host": os.environ.get("ACCEL_TEST_PG_HOST", "127.0.0.1"),
     "port": int(os.environ.get("ACCEL_TEST_PG_PORT", "5432")),
     "user": os.environ.get("ACCEL_TEST_PG_USER", "postgres"),
@@ -98,7 +98,8 @@ def run_child(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     )
     if out.returncode != 0:
         raise RuntimeError(f"memory child failed ({out.returncode}): {out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    results: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------------

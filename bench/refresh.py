@@ -100,7 +100,11 @@ def dlt_replace(source: str, out: Path, name: str = TABLE, time_column: str | No
         pipelines_dir=str(out / "dlt_pipelines"),
     )
     pipeline.run(rows())
-    return int(pipeline.last_trace.last_normalize_info.row_counts.get(name, 0))
+    trace = pipeline.last_trace
+    normalize = trace.last_normalize_info if trace is not None else None
+    if normalize is None:
+        raise RuntimeError(f"dlt recorded no normalize step for {name}: the pipeline loaded nothing")
+    return int(normalize.row_counts.get(name, 0))
 
 
 def pandas_duckdbhook(source: str, out: Path, name: str = TABLE, time_column: str | None = None) -> int:

@@ -94,7 +94,8 @@ def run_child(code: str, args: dict[str, Any]) -> dict[str, Any]:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def tuples_read(table: str) -> tuple[int, int]:

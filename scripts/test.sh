@@ -27,7 +27,7 @@ fi
 say "ruff, mypy"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy # --strict on the package; settings in pyproject.toml [tool.mypy]
+.venv/bin/mypy # --strict on the package, bench/ and dags/; settings in pyproject.toml [tool.mypy]
 
 # 4. The tests.
 say "pytest $*"

@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -113,7 +114,7 @@ class LocalAirflow:
         roles: Mapping[str, str],
         secret: str,
         pythonpath: Path | None = None,
-    ) -> LocalAirflow:
+    ) -> Self:
         """Prepare ``home`` and migrate its metadata DB; no process is started yet."""
         port = free_port()
         prepare_home(home, dag_file=dag_file, passwords=passwords)
