@@ -48,7 +48,7 @@ def source_for(dataset: Dataset) -> Source:
             dataset=dataset.name,
             field="from",
         )
-    return cls(dataset)
+    return cls.for_dataset(dataset)
 
 
 __all__ = [

@@ -81,6 +81,11 @@ class Source(ABC):
     def accepts(cls, from_: str) -> bool:
         return from_.startswith(cls.prefixes)
 
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> Source:
+        """The source that reads ``dataset`` (a source may resolve to a more specific one)."""
+        return cls(dataset)
+
     @property
     def description(self) -> str:
         """How the source is named in messages and logs (never with secrets)."""

@@ -156,13 +156,7 @@ class ObjectStoreSource(StreamingSource):
         return pafs.S3FileSystem(**options)
 
     def _from_airflow(self, conn_id: str) -> dict[str, Any]:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            conn = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException as err:
-            self.terminal(f"Airflow connection {conn_id!r} not found", err)
+        conn = self.airflow_connection(conn_id)
         extra = conn.extra_dejson or {}
         out: dict[str, Any] = {}
         if conn.login:
@@ -219,7 +213,7 @@ class ObjectStoreSource(StreamingSource):
             self._dataset = pads.dataset(source, format=fmt, filesystem=fs)
         except (OSError, pa.ArrowException) as err:
             self._fail(err)
-        return self._dataset  # type: ignore[return-value]
+        return self._dataset
 
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
         return self.arrow_dataset().schema
