@@ -4,13 +4,18 @@
 ``params.file_format`` (``parquet``, ``csv``, ``json``), else the file extension. The scan is a
 DuckDB-native ``read_parquet``/``read_csv``/``read_json`` that runs inside the accelerator's own
 connection, so DuckDB pushes projection and filters into the scan and streams into the table.
+
+A directory is read as Spice reads one: only files with the format's extension, skipping names that
+start with ``_`` or ``.`` (a Spark or Hadoop output directory's ``_SUCCESS`` and ``.crc`` files). With
+Spice's ``hive_partitioning_enabled: true``, ``key=value`` folders (``year=2024/month=01/``) become
+columns; without it (Spice's default) they are not read as columns.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 import duckdb
@@ -32,10 +37,24 @@ _EXTENSIONS = {
     ".ndjson": "json",
 }
 _READERS = {
-    "parquet": "read_parquet({files}, union_by_name = true)",
-    "csv": "read_csv({files}, union_by_name = true)",
-    "json": "read_json_auto({files}, union_by_name = true)",
+    "parquet": "read_parquet({files}, union_by_name = true, hive_partitioning = {hive})",
+    "csv": "read_csv({files}, union_by_name = true, hive_partitioning = {hive})",
+    "json": "read_json_auto({files}, union_by_name = true, hive_partitioning = {hive})",
 }
+
+
+def hive_partitioning(dataset_params: dict[str, object]) -> bool:
+    """Spice's ``hive_partitioning_enabled`` param (default false): ``key=value`` folders become columns."""
+    return str(dataset_params.get("hive_partitioning_enabled", "false")).strip().lower() in (
+        "true",
+        "1",
+        "yes",
+    )
+
+
+def is_hidden(relative: PurePath) -> bool:
+    """A file or folder Spark/Hadoop writes beside the data (``_SUCCESS``, ``.crc``, ``_temporary/``)."""
+    return any(part.startswith(("_", ".")) for part in relative.parts)
 
 
 def sql_string(value: str) -> str:
@@ -92,10 +111,15 @@ class FileSource(Source):
         path = self.path
         fmt = self.file_format
         if os.path.isdir(path):
+            # As Spice does: only files with the format's extension, without the markers and
+            # checksums Spark and Hadoop leave in an output directory.
+            root = Path(path)
             found = [
                 str(p)
-                for p in sorted(Path(path).rglob("*"))
-                if p.is_file() and _EXTENSIONS.get(p.suffix.lower(), fmt if not p.suffix else None) == fmt
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+                and _EXTENSIONS.get(p.suffix.lower()) == fmt
+                and not is_hidden(p.relative_to(root))
             ]
         elif glob.has_magic(path):
             found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
@@ -113,7 +137,8 @@ class FileSource(Source):
 
     def _relation_sql(self) -> str:
         files = "[" + ", ".join(sql_string(f) for f in self.files()) + "]"
-        return "SELECT * FROM " + _READERS[self.file_format].format(files=files)
+        hive = "true" if hive_partitioning(self.dataset.params) else "false"
+        return "SELECT * FROM " + _READERS[self.file_format].format(files=files, hive=hive)
 
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
         try:
