@@ -83,3 +83,38 @@ def test_hive_partitioning_is_off_by_default(tmp_path: Path, setting: str | None
     assert src.schema(con).names == ["id"]
     load(src.scan(ScanRequest(), con), con)
     assert con.execute("SELECT count(*) FROM t").fetchall() == [(6,)]
+
+
+def test_append_by_last_modified_reads_only_new_or_changed_files(tmp_path: Path) -> None:
+    """time_column: last_modified: an append reads only files modified after the watermark."""
+    import dataclasses
+    import datetime as dt
+    import os
+
+    from airflow_provider_accel.accelerator import DuckDBAcceleratorHook
+    from airflow_provider_accel.spicepod.model import RefreshMode
+
+    from ._helpers import accelerated
+
+    root = tmp_path / "drops"
+    root.mkdir()
+    old = dt.datetime(2024, 1, 1, tzinfo=dt.UTC).timestamp()
+    for name, ids, mtime in (("a", [1, 2], old), ("b", [3], old + 3600)):
+        pq.write_table(pa.table({"id": ids}), root / f"{name}.parquet")
+        os.utime(root / f"{name}.parquet", (mtime, mtime))
+    hook = DuckDBAcceleratorHook(data_dir=tmp_path / "accel")
+    ds = accelerated(
+        str(root),
+        {"file_format": "parquet"},
+        name="drops",
+        time_column="last_modified",
+        acceleration={"refresh_mode": RefreshMode.APPEND, "refresh_append_overlap": dt.timedelta(0)},
+    )
+    assert hook.refresh(ds, mode=RefreshMode.FULL).rows == 3
+    pq.write_table(pa.table({"id": [4, 5]}), root / "c.parquet")  # a new file, modified now
+    src = source_for(dataclasses.replace(ds))
+    result = hook.refresh(dataclasses.replace(ds), mode=RefreshMode.APPEND, source=src)
+    # The watermark is b's mtime; >= (then dedup) re-reads b, never the older a.
+    assert [Path(f).name for f in src.files_read] == ["b.parquet", "c.parquet"]  # type: ignore[attr-defined]
+    with duckdb.connect(result.path, read_only=True) as con:
+        assert con.execute("SELECT list(id ORDER BY id) FROM drops").fetchall() == [([1, 2, 3, 4, 5],)]

@@ -75,3 +75,16 @@ def test_missing_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         source_for(dataset("postgres:public.orders", {}))
     monkeypatch.setitem(sys.modules, "pymysql", None)
     assert "[mysql]" in (unservable_reason("mysql:db.t") or "")
+
+
+def test_source_examples_load_and_are_servable() -> None:
+    """Every spicepod under examples/sources loads, and each of its datasets is servable here."""
+    from pathlib import Path
+
+    from airflow_provider_accel.spicepod.loader import load_spicepod
+
+    examples = sorted((Path(__file__).parents[2] / "examples" / "sources").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        for ds in load_spicepod(path).datasets:
+            assert unservable_reason(ds.from_) is None, (path.name, ds.name)
