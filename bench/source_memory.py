@@ -72,7 +72,8 @@ print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - start, 2),
 def pg_connect() -> Any:
     import psycopg
 
-    return psycopg.connect(**PG, autocommit=True)
+    params: dict[str, Any] = dict(PG)
+    return psycopg.connect(**params, autocommit=True)
 
 
 def ensure_table(rows: int) -> str:
@@ -98,7 +99,8 @@ def run_child(code: str, args: dict[str, Any]) -> dict[str, Any]:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def tuples_read(table: str) -> tuple[int, int]:
