@@ -18,11 +18,13 @@ from airflow_provider_accel.spicepod import (
     RefreshMode,
     Spicepod,
     TimeFormat,
+    fields,
     load_spicepod,
     parse_spicepod,
 )
-from airflow_provider_accel.spicepod import fields
 from airflow_provider_accel.spicepod.fields import Use
+
+from ._builders import make_dataset, make_pod, parse_dataset, reject
 
 _TOP_LEVEL_IGNORED = [f.key for f in fields.TOP_LEVEL if f.use is Use.IGNORED]
 #: A valid value for each ignored key that validates its value (any value for the others).
@@ -39,7 +41,6 @@ _IGNORED_SAMPLES: dict[str, Any] = {
 _DATASET_IGNORED = [f.key for f in fields.DATASET if f.use is Use.IGNORED]
 _ACCELERATION_IGNORED = [f.key for f in fields.ACCELERATION if f.use is Use.IGNORED]
 
-from ._builders import make_dataset, make_pod, parse_dataset, reject
 
 EXAMPLES = Path(__file__).parent / "examples"
 # CI checks the repository out with shared/ beside it; on a laptop it may be absent.
@@ -677,7 +678,7 @@ class TestUnknownKeys:
         assert "ignored" in notice and "Did you mean" not in notice
 
     def test_near_miss_of_datasets_hints(self) -> None:
-        """A top-level `dataset:` (typo of datasets) is ignored like Spice, but the notice suggests datasets."""
+        """A top-level `dataset:` (a typo) is ignored as in Spice, and the notice suggests datasets."""
         pod = parse_spicepod(make_pod(dataset=[]), strict=True)
         assert any("'dataset'" in n and "Did you mean 'datasets'?" in n for n in pod.notices)
 
