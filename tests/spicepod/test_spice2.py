@@ -260,7 +260,7 @@ class TestIsolation:
         assert pod.dataset_error("TAXI_TRIPS") is error and pod.dataset("taxi_trips") is None
 
     def test_unservable_connector_errors_with_registry_reason(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The connector registry's reason (unsupported connector, missing extra) errors the dataset at load."""
+        """The connector registry's reason (unknown connector, missing extra) errors the dataset at load."""
         reason = "connector databricks is not served here; supported: file, s3, postgres"
         monkeypatch.setattr(
             loader, "unservable_reason", lambda from_: reason if from_.startswith("databricks") else None

@@ -29,9 +29,10 @@ def test_unchanged_file_is_parsed_once(pod_file: Path) -> None:
 
 def test_changed_file_is_parsed_again(pod_file: Path) -> None:
     """A change of the file (size or mtime) is seen at the next read."""
-    first = store.current_spicepod()
+    assert [d.name for d in store.current_spicepod().datasets] == ["trips"]
     pod_file.write_text(POD + "  - {from: 'file:/y.parquet', name: zones}\n")
-    os.utime(pod_file, ns=(first_ns := pod_file.stat().st_mtime_ns + 10**9, first_ns))
+    later = pod_file.stat().st_mtime_ns + 10**9
+    os.utime(pod_file, ns=(later, later))
     assert [d.name for d in store.current_spicepod().datasets] == ["trips", "zones"]
 
 
