@@ -11,7 +11,7 @@ import datetime as dt
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
@@ -266,7 +266,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
         summary = result.summary()
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = summary
+                context["outlet_events"][outlet].extra = cast("dict[str, Any]", summary)
         return summary
 
 

@@ -58,7 +58,7 @@ SUPPORTED_VERSIONS: tuple[str, ...] = ("v1beta1", "v1", "v2")
 NOT_YET_SUPPORTED_ENGINES: tuple[str, ...] = ("sqlite", "postgres", "turso", "cayenne", "ducklake")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
     """``yaml.SafeLoader`` that rejects a key repeated in one mapping instead of keeping the last.
 
     Spice's YAML parser rejects duplicate keys; silently keeping the second ``acceleration:`` block
@@ -79,7 +79,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,12 +224,12 @@ def _top_level_notices(data: Mapping[Any, Any], notices: list[str]) -> None:
 
 
 def _dataset_error(raw: Any, index: int, err: SpicepodError) -> DatasetError:
-    name = err.dataset
+    name: str | None = err.dataset
     source = ""
     if isinstance(raw, Mapping):
         if name is None and isinstance(raw.get("name"), str) and raw["name"].strip():
             name = raw["name"]
-        source = raw.get("from") if isinstance(raw.get("from"), str) else ""
+        source = str(raw["from"]) if isinstance(raw.get("from"), str) else ""
         if name is None and isinstance(raw.get("ref"), str):
             name = raw["ref"]
     return DatasetError(

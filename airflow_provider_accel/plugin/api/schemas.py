@@ -85,7 +85,9 @@ class RefreshStatusResponse(MessageResponse):
     dag_run_id: str
     state: RefreshState
     run_type: str | None = None
-    conf: dict | None = Field(default=None, description="The overrides of this run (its DAG run conf).")
+    conf: dict[str, Any] | None = Field(
+        default=None, description="The overrides of this run (its DAG run conf)."
+    )
     queued_at: str | None = None
     start_date: str | None = None
     end_date: str | None = None
