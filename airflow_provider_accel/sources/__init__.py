@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_accel.exceptions import SpicepodError
-from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
 from airflow_provider_accel.sources.registry import connector_for, unservable_reason
 
 if TYPE_CHECKING:
+    from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
     from airflow_provider_accel.spicepod.model import Dataset
+
+# The base classes are imported on first use, not with the package: the spicepod loader reads
+# ``sources.registry`` (pure data) while parsing DAG files, which must not pull in DuckDB or PyArrow.
+_BASE_NAMES = ("ScanRequest", "Source", "SourceCapabilities", "SourceScan")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _BASE_NAMES:
+        from airflow_provider_accel.sources import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _load(path: str) -> type[Source]:
