@@ -58,7 +58,7 @@ SUPPORTED_VERSIONS: tuple[str, ...] = ("v1beta1", "v1", "v2")
 NOT_YET_SUPPORTED_ENGINES: tuple[str, ...] = ("sqlite", "postgres", "turso", "cayenne", "ducklake")
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
+class _UniqueKeyLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that rejects a key repeated in one mapping instead of keeping the last.
 
     Spice's YAML parser rejects duplicate keys; silently keeping the second ``acceleration:`` block
