@@ -45,3 +45,12 @@ def duckdb_conn_id() -> str:
 def lock_timeout() -> float:
     """``[accel] lock_timeout``: seconds a refresh waits for the file's write lock."""
     return float(_get("lock_timeout", "600"))
+
+
+def api_keys() -> str:
+    """``[accel] api_keys`` (sensitive): ``value[:ro|:rw]`` keys, comma-separated; empty when unset.
+
+    Read on every API request, so a rotated key (``api_keys_cmd`` / ``api_keys_secret`` or the
+    environment) applies without a restart. Never log the value.
+    """
+    return _get("api_keys", "")

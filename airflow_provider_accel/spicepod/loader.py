@@ -39,6 +39,7 @@ from airflow_provider_accel.spicepod.model import (
     TimeFormat,
     dag_id_for,
 )
+from airflow_provider_accel.spicepod.runtime import parse_runtime_auth
 
 if TYPE_CHECKING:
     import os
@@ -250,7 +251,16 @@ def parse_spicepod(data: Any, *, path: str | None = None) -> Spicepod:
         )
     datasets = tuple(_parse_dataset(raw, index) for index, raw in enumerate(raw_datasets))
     _check_unique(datasets)
-    return Spicepod(name=name, version=version, kind=kind, datasets=datasets, path=path)
+    api_key_auth_enabled, api_keys = parse_runtime_auth(data)
+    return Spicepod(
+        name=name,
+        version=version,
+        kind=kind,
+        datasets=datasets,
+        path=path,
+        api_key_auth_enabled=api_key_auth_enabled,
+        api_keys=api_keys,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
