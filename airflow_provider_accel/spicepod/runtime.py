@@ -103,7 +103,8 @@ def parse_runtime_auth(data: Mapping[Any, Any]) -> tuple[bool, tuple[ApiKey, ...
         keys.append(parse_key(raw.strip()))
     if enabled and not keys:
         raise SpicepodError(
-            f"Spicepod: {_FIELD} is enabled but has no keys; add keys (value[:ro|:rw]) or set enabled: false.",
+            f"Spicepod: {_FIELD} is enabled but has no keys; add keys (value[:ro|:rw]) or set "
+            "enabled: false.",
             field=f"{_FIELD}.keys",
         )
     return enabled, tuple(keys)
