@@ -65,7 +65,8 @@ class Sdk:
             timeout=120,
         )
         assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return outcome
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +116,7 @@ def _accelerated(stack: Any) -> list[tuple[Any, ...]]:
     from airflow_provider_accel.spicepod.loader import load_spicepod
 
     dataset = load_spicepod(stack.spicepod_path).dataset(DATASET)
+    assert dataset is not None
     table = read_dataset(dataset, None, data_dir=stack.data_dir)
     return sorted(tuple(row.values()) for row in table.to_pylist())
 

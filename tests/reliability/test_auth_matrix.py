@@ -77,7 +77,7 @@ def _bad_tokens(api: Any) -> dict[str, str]:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.tokens import JWTGenerator
 
-    manager = get_auth_manager()
+    manager: Any = get_auth_manager()
     if api.auth_manager.endswith("SimpleAuthManager"):
         from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 

@@ -272,8 +272,13 @@ def get_datasets(
         extra = service.acceleration_details(session, accelerated, may_refresh)
     items = []
     for d in visible:
-        item = DatasetItem(
-            from_=d.from_, name=d.name, replication_enabled=False, acceleration_enabled=d.accelerated
+        item = DatasetItem.model_validate(
+            {
+                "from": d.from_,
+                "name": d.name,
+                "replication_enabled": False,
+                "acceleration_enabled": d.accelerated,
+            }
         )
         if status:
             item.status = service.dataset_status(states.get(d.dag_id)) if d.accelerated else "Disabled"  # type: ignore[assignment]
@@ -283,7 +288,9 @@ def get_datasets(
         items.append(item)
     for e in visible_errors:
         # Declared with acceleration but not servable: no DAG, so Spice's status for it is Error.
-        item = DatasetItem(from_=e.from_, name=e.name, replication_enabled=False, acceleration_enabled=True)
+        item = DatasetItem.model_validate(
+            {"from": e.from_, "name": e.name, "replication_enabled": False, "acceleration_enabled": True}
+        )
         if status:
             item.status = "Error"
             item.error = e.reason

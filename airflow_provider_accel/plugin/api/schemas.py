@@ -7,13 +7,13 @@ so that the 400 messages are the same here, in a DAG run conf and in the trigger
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_provider_accel.spicepod.model import RefreshMode
 
-REFRESH_OVERRIDES_EXAMPLE = {
+REFRESH_OVERRIDES_EXAMPLE: dict[str, Any] = {
     "refresh_sql": "SELECT * FROM taxi_trips WHERE tip_amount > 10.0",
     "refresh_mode": "full",
     "refresh_jitter_max": "10s",
@@ -82,7 +82,9 @@ class RefreshStatusResponse(MessageResponse):
     dag_run_id: str
     state: RefreshState
     run_type: str | None = None
-    conf: dict | None = Field(default=None, description="The overrides of this run (its DAG run conf).")
+    conf: dict[str, Any] | None = Field(
+        default=None, description="The overrides of this run (its DAG run conf)."
+    )
     queued_at: str | None = None
     start_date: str | None = None
     end_date: str | None = None

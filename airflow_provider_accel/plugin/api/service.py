@@ -82,7 +82,8 @@ def _lock_dag_row(session: Session, dag_id: str) -> DagModel | None:
         # Raw SQL on purpose: an ORM update would fire the model's onupdate defaults.
         session.execute(text("UPDATE dag SET dag_id = dag_id WHERE dag_id = :dag_id"), {"dag_id": dag_id})
     query = select(DagModel).where(DagModel.dag_id == dag_id)
-    return session.scalar(with_row_locks(query, session=session, of=DagModel))
+    dag_model: DagModel | None = session.scalar(with_row_locks(query, session=session, of=DagModel))
+    return dag_model
 
 
 def _check_triggerable(dm: DagModel | None, dataset: Dataset, session: Session) -> None:

@@ -259,11 +259,8 @@ def test_keys_compare_every_configured_key() -> None:
         api_auth.ResolvedApiKey(key_id=f"id{i}", access=ApiKeyAccess.READ_ONLY, value=v.encode())
         for i, v in enumerate(["first", "middle", "last"])
     )
-    assert [api_auth.match_key(v, resolved).key_id for v in ("first", "middle", "last")] == [
-        "id0",
-        "id1",
-        "id2",
-    ]  # type: ignore[union-attr]
+    found = [api_auth.match_key(v, resolved) for v in ("first", "middle", "last")]
+    assert [key.key_id if key else None for key in found] == ["id0", "id1", "id2"]
     assert api_auth.match_key("las", resolved) is None
     assert api_auth.match_key("lastx", resolved) is None
 
