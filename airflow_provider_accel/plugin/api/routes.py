@@ -343,7 +343,10 @@ def get_ready() -> PlainTextResponse:
     "`triggerer`, `metadatabase`, from Airflow's own health check (`/api/v2/monitor/health`): `Ready` "
     "(healthy), `Error` (unhealthy), `Disabled` (never started). Any authenticated caller (API key or "
     "Airflow user); `format=csv` answers CSV (`name,endpoint,status`).",
-    responses=_responses(400, 401, 500),
+    responses={
+        200: {"content": {"text/plain": {"example": "name,endpoint,status\nhttp,127.0.0.1:8080,Ready\n"}}},
+        **_responses(400, 401, 500),
+    },
 )
 def get_status(
     request: Request,
