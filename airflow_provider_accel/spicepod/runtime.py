@@ -11,6 +11,7 @@ Spice's form::
             - ${env:SPICE_RW_KEY}:rw    # read-write
             - reporting-key:ro
 
+``api_key`` is accepted for ``api-key`` (Spice's alias), ``enabled`` defaults to true as in Spice.
 Each key is ``value[:ro|:rw]``. ``${env:...}`` / ``${secrets:...}`` placeholders are kept unresolved
 here, like dataset params: the model is built in the dag-processor too, and a key's value is only
 needed (and resolved) by the api-server that checks requests (``plugin/api/auth.py``).
@@ -64,7 +65,13 @@ def parse_runtime_auth(data: Mapping[Any, Any]) -> tuple[bool, tuple[ApiKey, ...
         raise SpicepodError(
             f"Spicepod: runtime.auth must be a mapping, not a {type(auth).__name__}.", field="runtime.auth"
         )
-    section = auth.get("api-key")
+    # Spice reads ``api_key`` and takes ``api-key`` as its alias.
+    if "api-key" in auth and "api_key" in auth:
+        raise SpicepodError(
+            "Spicepod: runtime.auth has both api-key and api_key, which are the same section; keep one.",
+            field=_FIELD,
+        )
+    section = auth.get("api-key", auth.get("api_key"))
     if section is None:
         return False, ()
     if not isinstance(section, Mapping):

@@ -85,6 +85,7 @@ def test_runtime_auth_section_parses_spice_key_suffixes() -> None:
         ("w", ApiKeyAccess.READ_WRITE),
         ("${env:K}", ApiKeyAccess.READ_ONLY),
     ]
+    assert parse_runtime_auth({"runtime": {"auth": {"api_key": {"keys": ["k:rw"]}}}})[0] is True
     assert parse_key("a:b:rw").value == "a:b"
     assert parse_key("a:b").value == "a:b"
 
