@@ -44,8 +44,12 @@ def _require_node() -> str:
         return node
     reason = f"!!! Spice's JS SDK cannot run: {problem}. These tests drive it against the api-server."
     if services_required():
-        pytest.fail(reason)
-    pytest.skip(reason)
+        pytest.fail(reason, pytrace=False)
+    # At collection: the session's Airflow stack is not started for tests that cannot run.
+    pytest.skip(reason, allow_module_level=True)
+
+
+NODE = _require_node()
 
 
 class Sdk:
@@ -76,10 +80,9 @@ def keys() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def sdk_stack(airflow_stack: Any, keys: dict[str, str]) -> Any:
-    node = _require_node()
     for dag_id in ("accelerate_trips", "accelerate_events"):
         airflow_stack.wait_for_idle(dag_id)
-    sdk = Sdk(node, airflow_stack.base_url)
+    sdk = Sdk(NODE, airflow_stack.base_url)
     # Probed before the spicepod gains the dataset, and right after: its first load cannot have run.
     airflow_stack.write_spicepod(
         E2E_SPICEPOD
