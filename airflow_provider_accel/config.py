@@ -47,6 +47,11 @@ def lock_timeout() -> float:
     return float(_get("lock_timeout", "600"))
 
 
+def strict_spicepod() -> bool:
+    """``[accel] strict_spicepod``: a dataset that cannot be served refuses the whole spicepod."""
+    return _get("strict_spicepod", "False").strip().lower() in ("true", "1", "yes", "on")
+
+
 def api_keys() -> str:
     """``[accel] api_keys`` (sensitive): ``value[:ro|:rw]`` keys, comma-separated; empty when unset.
 

@@ -19,8 +19,7 @@ import pytest
 
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.plugin.api import auth as api_auth
-from airflow_provider_accel.plugin.api import datasets as api_datasets
-from airflow_provider_accel.spicepod import loader
+from airflow_provider_accel.spicepod import loader, store
 from airflow_provider_accel.spicepod.model import ApiKeyAccess, DatasetError, RefreshMode, Spicepod
 from airflow_provider_accel.spicepod.runtime import parse_key, parse_runtime_auth
 
@@ -60,11 +59,11 @@ def served_spicepod(
 
     def serve(change: Callable[[Spicepod], Spicepod]) -> None:
         monkeypatch.setattr(loader, "load_spicepod", lambda path: change(real(path)))
-        api_datasets._cache = None
+        store.clear_cache()
 
     yield serve
     monkeypatch.setattr(loader, "load_spicepod", real)
-    api_datasets._cache = None
+    store.clear_cache()
 
 
 def _post(api: Any, path: str, headers: dict[str, str], content: bytes | None = None) -> Any:
