@@ -50,3 +50,12 @@ def lock_timeout() -> float:
 def strict_spicepod() -> bool:
     """``[accel] strict_spicepod``: a dataset that cannot be served refuses the whole spicepod."""
     return _get("strict_spicepod", "False").strip().lower() in ("true", "1", "yes", "on")
+
+
+def api_keys() -> str:
+    """``[accel] api_keys`` (sensitive): ``value[:ro|:rw]`` keys, comma-separated; empty when unset.
+
+    Read on every API request, so a rotated key (``api_keys_cmd`` / ``api_keys_secret`` or the
+    environment) applies without a restart. Never log the value.
+    """
+    return _get("api_keys", "")

@@ -89,6 +89,19 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "True",
                         "default": "False",
                     },
+                    "api_keys": {
+                        "description": "Spice API keys accepted in the ``X-API-Key`` header of the REST API, "
+                        "comma-separated, each ``value``, ``value:ro`` (read-only, the default) or "
+                        "``value:rw`` (may also trigger refreshes and PATCH). Added to the spicepod's "
+                        "``runtime.auth.api-key.keys``. Sensitive: use ``api_keys_cmd`` / "
+                        "``api_keys_secret`` to keep it out of airflow.cfg. Empty (and no keys in the "
+                        "spicepod): API keys are not accepted and only Airflow's own credentials work.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "sensitive": True,
+                        "example": "reporting-key:ro,ci-refresher-key:rw",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -21,6 +21,7 @@ bash scripts/bootstrap.sh
 if [[ ${ACCEL_TEST_SETUP:-1} != 0 ]]; then
   bash scripts/services.sh # PostgreSQL, MariaDB, Redis (started if stopped)
   bash scripts/browser.sh  # Debian's chromium for tests/ui
+  bash scripts/node.sh     # Spice's JavaScript SDK for tests/e2e (tests/js, npm ci)
 fi
 
 # 3. Static checks: fast, so they fail before the long part.

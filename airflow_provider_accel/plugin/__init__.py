@@ -90,6 +90,41 @@ class ControlCharacterPathGuard:
         await self.app(scope, receive, send)
 
 
+#: Spice's liveness probe path and body (its runtime answers ``GET /health`` with ``ok``).
+HEALTH_PATH = "/health"
+_HEALTH_BODY = b"ok\n"
+
+
+class SpiceHealthProbe:
+    """Root middleware: ``GET /health`` answers 200 ``ok``, unauthenticated, as Spice's runtime does.
+
+    Airflow's api-server has its own probe at ``/api/v2/monitor/health`` but nothing at ``/health``
+    (its UI would answer that path with the single-page app), and a plugin's ``fastapi_apps`` are
+    mounted under a prefix of their own, so ``/v1`` cannot serve it: a root middleware answers this one
+    path before routing. Liveness only, like Spice's: the process serves HTTP. ``/v1/ready`` is the
+    readiness probe.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("path") == HEALTH_PATH
+            and scope.get("method") in ("GET", "HEAD")
+        ):
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"%d" % len(_HEALTH_BODY)),
+            ]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            body = b"" if scope.get("method") == "HEAD" else _HEALTH_BODY
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 ui_app = LazyASGIApp("airflow_provider_accel.plugin.ui.app:create_app")
 
 # The trigger form's refresh_sql / jitter checks run the project's validator (see param_formats).
@@ -113,7 +148,8 @@ class AccelerationPlugin(AirflowPlugin):
         },
     ]
     fastapi_root_middlewares = [
-        {"middleware": ControlCharacterPathGuard, "name": "accel: control-character path guard"}
+        {"middleware": ControlCharacterPathGuard, "name": "accel: control-character path guard"},
+        {"middleware": SpiceHealthProbe, "name": "accel: Spice's GET /health probe"},
     ]
     external_views = [
         {

@@ -44,6 +44,7 @@ from airflow_provider_accel.spicepod.model import (
     dag_id_for,
 )
 from airflow_provider_accel.spicepod.parsers import FieldContext, resolve_ref
+from airflow_provider_accel.spicepod.runtime import parse_runtime_auth
 
 if TYPE_CHECKING:
     import os
@@ -196,6 +197,7 @@ def parse_spicepod(
 
     for notice in notices:
         log.info("%s", notice)
+    api_key_auth_enabled, api_keys = parse_runtime_auth(data)
     return Spicepod(
         name=name,
         version=version,
@@ -204,6 +206,8 @@ def parse_spicepod(
         path=path,
         dataset_errors=tuple(errors),
         notices=tuple(notices),
+        api_key_auth_enabled=api_key_auth_enabled,
+        api_keys=api_keys,
     )
 
 

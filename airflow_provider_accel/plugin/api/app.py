@@ -51,8 +51,10 @@ def create_app() -> FastAPI:
     app = FastAPI(
         title="Dataset acceleration API (Spice.ai-compatible)",
         description="Spice.ai's dataset refresh API served by Airflow: on-demand refreshes run as runs "
-        "of each dataset's refresh DAG. Authenticate as for Airflow's own API (a JWT from "
-        "`POST /auth/token` as `Authorization: Bearer ...`).",
+        "of each dataset's refresh DAG. Authenticate with a Spice API key (`X-API-Key`, from the "
+        "spicepod's `runtime.auth.api-key` or `[accel] api_keys`; judged alone when present) or as for "
+        "Airflow's own API (a JWT from `POST /auth/token` as `Authorization: Bearer ...`). "
+        "`/v1/ready` and `/health` need neither.",
         version=__version__,
         openapi_url="/openapi.json",
         docs_url="/docs",

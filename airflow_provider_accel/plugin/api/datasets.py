@@ -10,7 +10,7 @@ from airflow_provider_accel.plugin import param_formats
 from airflow_provider_accel.plugin.api.errors import ApiError
 
 if TYPE_CHECKING:
-    from airflow_provider_accel.spicepod.model import Dataset, Spicepod
+    from airflow_provider_accel.spicepod.model import Dataset, DatasetError, Spicepod
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,24 @@ def current_spicepod() -> Spicepod:
     return spicepod
 
 
+def find_dataset_error(spicepod: Spicepod, name: str) -> DatasetError | None:
+    """Why the spicepod's dataset ``name`` (case-insensitive) cannot be served, if it cannot."""
+    wanted = name.casefold()
+    return next((e for e in spicepod.dataset_errors if e.name.casefold() == wanted), None)
+
+
 def find_dataset(name: str) -> Dataset:
-    """The dataset called ``name`` (case-insensitive); 404 with Spice's message when there is none."""
-    dataset = current_spicepod().dataset(name)
+    """The dataset called ``name`` (case-insensitive); 404 with Spice's message when there is none.
+
+    A dataset the spicepod declares but that cannot be served (``Spicepod.dataset_errors``: it has
+    no DAG) is a 400 whose message is the reason, so the caller learns what to fix.
+    """
+    spicepod = current_spicepod()
+    dataset = spicepod.dataset(name)
     if dataset is None:
+        error = find_dataset_error(spicepod, name)
+        if error is not None:
+            raise ApiError(400, f"Dataset {error.name} cannot be refreshed: {error.reason}")
         raise ApiError(404, f"Dataset {name} not found")
     return dataset
 

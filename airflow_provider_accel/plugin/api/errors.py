@@ -49,7 +49,7 @@ def _detail_to_message(detail: Any) -> str:
     if isinstance(detail, str):
         return detail
     if isinstance(detail, dict) and isinstance(detail.get("message"), str):
-        return detail["message"]
+        return str(detail["message"])
     return str(detail)
 
 
@@ -60,7 +60,8 @@ async def _api_error_handler(request: Request, exc: Exception) -> Response:
 
 async def _http_exception_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return message_response(exc.status_code, _detail_to_message(exc.detail), exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return message_response(exc.status_code, _detail_to_message(exc.detail), headers)
 
 
 async def _validation_error_handler(request: Request, exc: Exception) -> Response:

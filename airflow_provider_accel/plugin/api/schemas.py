@@ -142,11 +142,39 @@ class DatasetItem(BaseModel):
     status: DatasetStatus | None = Field(
         default=None, description="Only with ?status=true: from the dataset's latest refresh."
     )
+    error: str | None = Field(
+        default=None,
+        description="Only with ?status=true, for a dataset the spicepod declares but that cannot be "
+        "served (status `Error`, no refresh DAG): what is wrong and what to do (not part of Spice's API).",
+    )
+    refresh_note: str | None = Field(
+        default=None,
+        description="Only with ?status=true, for `refresh_mode: changes` or `caching`: the dataset gets "
+        "its initial load only, and why (not part of Spice's API).",
+    )
     acceleration: AccelerationDetails | None = Field(
         default=None,
         description="Only with ?details=true, for accelerated datasets: schedule, permission and the "
         "latest refreshes (not part of Spice's API).",
     )
+
+
+#: ``GET /v1/datasets?format=csv`` columns: Spice's, in its order (``status`` only with ?status=true).
+DATASET_CSV_COLUMNS = ("from", "name", "replication_enabled", "acceleration_enabled")
+
+ComponentStatus = Literal["Initializing", "Ready", "Disabled", "Error", "Refreshing"]
+
+
+class ComponentStatusItem(BaseModel):
+    """One item of ``GET /v1/status``, in Spice's shape (what ``spice status`` prints)."""
+
+    model_config = ConfigDict(title="ConnectionDetails")
+
+    name: str = Field(
+        description="`http` (this api-server), `scheduler`, `dag-processor`, `triggerer`, `metadatabase`."
+    )
+    endpoint: str = Field(description="Where it listens; `N/A` for the Airflow processes without one.")
+    status: ComponentStatus
 
 
 class RefreshSqlBody(BaseModel):

@@ -82,7 +82,8 @@ def _lock_dag_row(session: Session, dag_id: str) -> DagModel | None:
         # Raw SQL on purpose: an ORM update would fire the model's onupdate defaults.
         session.execute(text("UPDATE dag SET dag_id = dag_id WHERE dag_id = :dag_id"), {"dag_id": dag_id})
     query = select(DagModel).where(DagModel.dag_id == dag_id)
-    return session.scalar(with_row_locks(query, session=session, of=DagModel))
+    dag_model: DagModel | None = session.scalar(with_row_locks(query, session=session, of=DagModel))
+    return dag_model
 
 
 def _check_triggerable(dm: DagModel | None, dataset: Dataset, session: Session) -> None:
@@ -150,6 +151,7 @@ def trigger_refresh(
 
         joined = _identical_queued_run(session, dag_id, conf)
         if joined is not None:
+            _audit_refresh(session, dataset, user_name, joined.dag_run_id, conf, joined=True)
             log.info(
                 "Refresh request of %s by %s joins queued run %s (same conf)",
                 dataset.name,
@@ -182,10 +184,28 @@ def trigger_refresh(
             session=session,
         )
         run_id, state = dag_run.run_id, str(dag_run.state)
+        _audit_refresh(session, dataset, user_name, run_id, conf, joined=False)
         # Commit while the locks are held: the next request must see this run to be able to join it.
         session.commit()
     log.info("Queued refresh run %s of %s for %s with conf %s", run_id, dataset.name, user_name, conf)
     return TriggerResult(dag_run_id=run_id, state=state, joined=False)
+
+
+#: The audit log event of a refresh request: Airflow's own name for a triggered DAG run.
+REFRESH_AUDIT_EVENT = "trigger_dag_run"
+
+
+def _audit_refresh(
+    session: Session, dataset: Dataset, user_name: str, run_id: str, conf: dict[str, Any], *, joined: bool
+) -> None:
+    record_audit(
+        session,
+        event=REFRESH_AUDIT_EVENT,
+        dag_id=dataset.dag_id,
+        owner=user_name,
+        run_id=run_id,
+        extra={"dataset": dataset.name, "conf": conf, "joined": joined, "via": "accel REST API"},
+    )
 
 
 def _xcom(session: Session, dag_id: str, run_id: str, key: str) -> Any:
@@ -333,3 +353,81 @@ def acceleration_details(
             "last_refresh": refresh_status(session, dataset, done.run_id) if done is not None else None,
         }
     return details
+
+
+# --------------------------------------------------------------------------------------------------
+# Audit log, readiness and component status
+# --------------------------------------------------------------------------------------------------
+
+
+def record_audit(
+    session: Session,
+    *,
+    event: str,
+    dag_id: str,
+    owner: str,
+    run_id: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """One row of Airflow's audit log (``log`` table, the UI's Audit Log) for an API action.
+
+    ``owner`` is the caller's name: the Airflow user, or an API key's id (never the key).
+    """
+    import json
+
+    from airflow.models.log import Log
+
+    session.add(
+        Log(
+            event=event,
+            owner=owner,
+            owner_display_name=owner,
+            dag_id=dag_id,
+            run_id=run_id,
+            extra=json.dumps(extra or {}, default=str),
+        )
+    )
+
+
+def datasets_awaiting_first_load(session: Session, datasets: list[Dataset]) -> list[str]:
+    """Names of the accelerated datasets whose refresh DAG has no finished (succeeded or failed) run."""
+    dag_ids = {d.dag_id: d.name for d in datasets}
+    if not dag_ids:
+        return []
+    finished = set(
+        session.scalars(
+            select(DagRun.dag_id)
+            .where(
+                DagRun.dag_id.in_(list(dag_ids)),
+                DagRun.state.in_([DagRunState.SUCCESS, DagRunState.FAILED]),
+            )
+            .distinct()
+        )
+    )
+    return sorted(name for dag_id, name in dag_ids.items() if dag_id not in finished)
+
+
+#: Airflow's health values (``/api/v2/monitor/health``) as Spice's component status.
+_COMPONENT_STATUS = {"healthy": "Ready", "unhealthy": "Error", None: "Disabled"}
+
+
+def component_statuses(api_server_endpoint: str) -> list[dict[str, str]]:
+    """``GET /v1/status``: Spice's ``[{name, endpoint, status}]``, from Airflow's own health check.
+
+    The api-server answering this request is Spice's ``http`` component; the scheduler,
+    dag-processor and triggerer are ``Ready`` while their job heartbeats, ``Error`` when it stopped,
+    ``Disabled`` when none ever ran (Airflow reports no status for them then).
+    """
+    from airflow.api.common.airflow_health import get_airflow_health
+
+    health = get_airflow_health()
+    entries = [{"name": "http", "endpoint": api_server_endpoint, "status": "Ready"}]
+    for name, key in (
+        ("scheduler", "scheduler"),
+        ("dag-processor", "dag_processor"),
+        ("triggerer", "triggerer"),
+        ("metadatabase", "metadatabase"),
+    ):
+        status = health.get(key, {}).get("status")
+        entries.append({"name": name, "endpoint": "N/A", "status": _COMPONENT_STATUS.get(status, "Error")})
+    return entries
