@@ -29,7 +29,9 @@ datasets:
 """
 
 #: ``airflow.<name>,dataset=<dataset>:<value>|<type>`` (StatsD with InfluxDB-style tags).
-LINE = re.compile(r"^airflow\.(?P<name>[a-z_]+),dataset=(?P<dataset>[^:]+):(?P<value>[0-9.]+)\|(?P<type>c|g|ms)$")
+LINE = re.compile(
+    r"^airflow\.(?P<name>[a-z_]+),dataset=(?P<dataset>[^:]+):(?P<value>[0-9.]+)\|(?P<type>c|g|ms)$"
+)
 
 
 class StatsdListener:

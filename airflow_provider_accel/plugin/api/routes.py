@@ -13,7 +13,7 @@ from airflow.models.variable import Variable
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from airflow_provider_accel.plugin.api import service
+from airflow_provider_accel.plugin.api import operations, service
 from airflow_provider_accel.plugin.api.auth import (
     RUN,
     may_trigger,
@@ -136,6 +136,9 @@ def post_dataset_refresh(
         overrides = parse_overrides(_json_body(raw_body), dataset.name)
     except OverridesError as err:
         raise ApiError(400, str(err)) from None
+    operations.replace_active_refreshes(
+        dataset, user, request.app.state.dag_bag
+    )  # on_demand_refresh: replace
     result = service.trigger_refresh(
         dataset=dataset,
         conf=overrides.to_conf(),
