@@ -208,3 +208,86 @@ def get_dataset_refreshes(
             item["cancelled_by"] = (run.note or "")[len(CANCEL_MARK) :].split(" ", 1)[0]
         refreshes.append(item)
     return {"dataset": dataset.name, "dag_id": dataset.dag_id, "refreshes": refreshes}
+
+
+def _refresh_sql_in_force(session: Session, dataset: Dataset) -> dict[str, Any]:
+    """The refresh SQL the next plain refresh uses, and where it comes from (PATCH or spicepod);
+    plus the last run's own override, if it had one."""
+    from airflow.models.variable import Variable
+
+    from airflow_provider_accel.spicepod.overrides import refresh_sql_variable_key
+
+    acceleration = dataset.acceleration
+    patched = Variable.get(refresh_sql_variable_key(dataset.name), default_var=None)
+    last = session.scalar(
+        select(DagRun).where(DagRun.dag_id == dataset.dag_id).order_by(DagRun.id.desc()).limit(1)
+    )
+    run_sql = (last.conf or {}).get("refresh_sql") if last is not None else None
+    in_force = {
+        "sql": patched or (acceleration.refresh_sql if acceleration else None),
+        "origin": "patch" if patched else "spicepod",
+    }
+    if run_sql:
+        in_force["last_run"] = {"sql": run_sql, "origin": "run", "dag_run_id": last.run_id if last else None}
+    return in_force
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+@router.get(
+    "/datasets/{name}/acceleration/table",
+    operation_id="get_dataset_table",
+    summary="The accelerated table's schema, row count and first rows (for the dataset page).",
+    description="Read read-only through the provider's read helper. Not in Spice. Requires read access "
+    "to the dataset's DAG.",
+    responses=_responses(400, 401, 403, 404, 500),
+)
+def get_dataset_table(
+    name: str,
+    session: SessionDep,
+    user: Annotated[BaseUser, Depends(requires_dataset_access("GET"))],
+    limit: Annotated[int, Query(ge=0, le=MAX_HISTORY, description="How many rows to preview.")] = 10,
+) -> dict[str, Any]:
+    # The read helper brings DuckDB: imported here, never at plugin import.
+    from airflow_provider_accel.accelerator.layout import dataset_file
+    from airflow_provider_accel.accelerator.reader import connect_reader
+
+    dataset = find_accelerated_dataset(name)
+    acceleration = dataset.acceleration
+    interval = acceleration.refresh_check_interval if acceleration else None
+    body: dict[str, Any] = {
+        "dataset": dataset.name,
+        "from": dataset.from_,
+        "engine": acceleration.engine.value if acceleration else None,
+        "refresh_mode": acceleration.refresh_mode.value if acceleration else None,
+        "refresh_check_interval_ms": round(interval.total_seconds() * 1000) if interval else None,
+        "refresh_sql": _refresh_sql_in_force(session, dataset),
+        "on_demand_refresh": on_demand_refresh(dataset).value,
+        "snapshots": [],
+        "columns": [],
+        "rows": [],
+        "total_rows": None,
+    }
+    path = dataset_file(dataset)
+    if not path.exists():
+        return body
+    con = connect_reader(path)
+    try:
+        quoted = '"' + dataset.name.replace('"', '""') + '"'
+        columns = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+            [dataset.name],
+        ).fetchall()
+        body["columns"] = [{"name": n, "type": t} for n, t in columns]
+        if columns:
+            body["total_rows"] = con.execute(f"SELECT count(*) FROM {quoted}").fetchone()[0]  # type: ignore[index]
+            rows = con.execute(f"SELECT * FROM {quoted} LIMIT {int(limit)}").fetchall()
+            body["rows"] = [[_json_value(v) for v in row] for row in rows]
+    finally:
+        con.close()
+    return body
