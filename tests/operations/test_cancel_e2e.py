@@ -112,7 +112,7 @@ def task_state(stack: Any, dag_id: str, run_id: str) -> str:
 
 
 def test_cancel_a_running_10m_row_refresh(stack):
-    """A running 10M-row refresh cancelled: failed within seconds, no staging file, old data, next succeeds."""
+    """A running 10M-row refresh cancelled: failed at once, no staging file, old data, next succeeds."""
     assert rows_of(stack, "big") == 1_000
     write_csv(stack.source_dir / "big.csv", BIG_ROWS)
     run_id = stack.trigger("big")["dag_run_id"]
