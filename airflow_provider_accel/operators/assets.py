@@ -7,7 +7,7 @@ Light on purpose (no OpenLineage import): Airflow calls :func:`sanitize_uri` whe
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset
 
@@ -32,7 +32,7 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     return uri._replace(path=f"/{name.lower()}", query="", fragment="")
 
 
-def create_asset(*, dataset: str, extra: dict[str, object] | None = None) -> Asset:
+def create_asset(*, dataset: str, extra: dict[str, Any] | None = None) -> Asset:
     """The asset of a dataset, as every successful refresh of it emits."""
     name = dataset.lower()
     return Asset(name=f"accel_{name}", uri=f"{SCHEME}://{AUTHORITY}/{name}", extra=extra or {})

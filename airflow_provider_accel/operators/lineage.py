@@ -47,7 +47,7 @@ DUCKDB_SCHEMA = "main"
 
 
 @attr.define
-class AccelerationRefreshRunFacet(RunFacet):  # type: ignore[misc]
+class AccelerationRefreshRunFacet(RunFacet):
     """What this refresh did: its mode, the time column and the watermark reached (append)."""
 
     mode: str
@@ -154,7 +154,7 @@ def _job_facets(refresh_sql: str | None) -> dict[str, Any]:
 
 def lineage_on_complete(
     dataset: Dataset, result: RefreshResult, data_dir: str | os.PathLike[str] | None = None
-) -> OperatorLineage:
+) -> OperatorLineage[Any, Any]:
     """The lineage of a successful refresh."""
     namespace, name = accelerated_naming(dataset, data_dir)
     facets: dict[str, Any] = {}
@@ -186,7 +186,7 @@ def lineage_on_complete(
 
 def lineage_on_failure(
     dataset: Dataset, refresh_sql: str | None, data_dir: str | os.PathLike[str] | None = None
-) -> OperatorLineage:
+) -> OperatorLineage[Any, Any]:
     """The lineage of a failed refresh: what it read and meant to write (the error facet is the
     OpenLineage listener's ``errorMessage``, added from the task's exception)."""
     namespace, name = accelerated_naming(dataset, data_dir)

@@ -275,10 +275,12 @@ class AccelerationRefreshOperator(_DatasetOperator):
             dataset.from_,
         )
         from airflow_provider_accel.operators import metrics
+        from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
 
         self._lineage_request = (dataset, request.refresh_sql)
         try:
-            result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
+            with discard_staging_on_termination(dataset_file(dataset, hook.data_dir)):  # a cancel leaves none
+                result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
         except RefreshError as err:
             metrics.emit_refresh_error(dataset.name)
             context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
