@@ -179,3 +179,33 @@ def test_invalid_on_demand_refresh_is_a_clear_error(api, accel_spicepod, tmp_pat
     assert response.status_code == 409
     assert "on_demand_refresh is 'sometimes'" in response.json()["message"]
     assert "'queue'" in response.json()["message"] and "'replace'" in response.json()["message"]
+
+
+def test_table_route_returns_schema_and_first_rows_to_readers(api, accel_spicepod):
+    """GET .../table reads the accelerated file: columns with types, row count and the first rows."""
+    import duckdb
+
+    from airflow_provider_accel.accelerator.layout import dataset_file
+    from airflow_provider_accel.spicepod.loader import load_spicepod
+
+    dataset = load_spicepod(accel_spicepod).dataset("taxi_trips")
+    path = dataset_file(dataset)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE taxi_trips AS SELECT range AS trip_id, '<b>' || range AS note FROM range(25)"
+        )
+    try:
+        response = api.client.get(
+            "/v1/datasets/taxi_trips/acceleration/table", params={"limit": 3}, headers=api.headers("viewer")
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["columns"] == [{"name": "trip_id", "type": "BIGINT"}, {"name": "note", "type": "VARCHAR"}]
+        assert body["total_rows"] == 25 and len(body["rows"]) == 3
+        assert sorted(r[1] for r in body["rows"])[0].startswith("<b>")
+        assert body["refresh_sql"] == {"sql": None, "origin": "spicepod"}
+        assert api.client.get("/v1/datasets/taxi_trips/acceleration/table").status_code == 401
+    finally:
+        path.unlink(missing_ok=True)
