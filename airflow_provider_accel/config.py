@@ -45,3 +45,8 @@ def duckdb_conn_id() -> str:
 def lock_timeout() -> float:
     """``[accel] lock_timeout``: seconds a refresh waits for the file's write lock."""
     return float(_get("lock_timeout", "600"))
+
+
+def strict_spicepod() -> bool:
+    """``[accel] strict_spicepod``: a dataset that cannot be served refuses the whole spicepod."""
+    return _get("strict_spicepod", "False").strip().lower() in ("true", "1", "yes", "on")

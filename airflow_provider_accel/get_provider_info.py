@@ -89,6 +89,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "600",
                         "default": "600",
                     },
+                    "strict_spicepod": {
+                        "description": "When true, a dataset that cannot be served (a bad field, an engine "
+                        "or connector not supported, a missing extra) refuses the whole spicepod: the DAG "
+                        "file fails with an import error naming it. When false, that dataset alone gets no "
+                        "DAG and status Error with its reason, and the others are served, as in Spice.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "True",
+                        "default": "False",
+                    },
                 },
             }
         },

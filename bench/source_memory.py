@@ -9,6 +9,10 @@ then in a fresh subprocess per measurement runs a full refresh through the accel
 psycopg server-side cursor converted to Arrow in Python (the non-ADBC way). Then the pushdown proof:
 a refresh_sql selecting 1% of the rows, with the rows the server sent and the tuples it read
 (``pg_stat_user_tables``). Prints one JSON document.
+
+``--source delta`` measures the ``delta_lake:`` source instead: a Delta table of the same columns
+written with delta-rs under a temporary directory, one commit per 500,000 rows, then the same full
+refresh in a fresh subprocess per size.
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ print(json.dumps({"rows": rows, "seconds": round(time.monotonic() - start, 2),
 def pg_connect() -> Any:
     import psycopg
 
-    return psycopg.connect(**PG, autocommit=True)
+    params: dict[str, Any] = dict(PG)
+    return psycopg.connect(**params, autocommit=True)
 
 
 def ensure_table(rows: int) -> str:
@@ -94,7 +99,8 @@ def run_child(code: str, args: dict[str, Any]) -> dict[str, Any]:
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def tuples_read(table: str) -> tuple[int, int]:
@@ -108,12 +114,60 @@ def tuples_read(table: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def write_delta(path: str, rows: int, chunk: int = 500_000) -> None:
+    """A Delta table of ``rows`` rows like the PostgreSQL bench table, written chunk by chunk."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from deltalake import write_deltalake
+
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    for first in range(1, rows + 1, chunk):
+        ids = pa.array(range(first, min(first + chunk, rows + 1)), pa.int64())
+        table = pa.table(
+            {
+                "id": ids,
+                "ts": pc.add(
+                    pa.scalar(start, pa.timestamp("us", tz="UTC")),
+                    pc.multiply(ids, 1_000_000).cast(pa.duration("us")),
+                ),
+                "amount": pc.cast(
+                    pc.divide(pc.cast(pc.bit_wise_and(ids, 0xFFFF), pa.float64()), 100.0),
+                    pa.decimal128(12, 2),
+                ),
+                "label": pc.binary_join_element_wise("label ", pc.cast(ids, pa.string()), ""),
+                "flag": pc.equal(pc.bit_wise_and(ids, 1), 0),
+            }
+        )
+        write_deltalake(path, table, mode="append")
+
+
+def main_delta(sizes: list[int]) -> None:
+    report: dict[str, Any] = {"source": "delta_lake", "refresh": {}}
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_delta(f"{tmp}/table", rows)
+            report["refresh"][rows] = run_child(
+                _CHILD_REFRESH, {"from": f"delta_lake:{tmp}/table", "params": {}, "dir": f"{tmp}/accel"}
+            )
+    ordered = sorted(report["refresh"])
+    if len(ordered) >= 2:
+        small, big = report["refresh"][ordered[0]], report["refresh"][ordered[-1]]
+        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+    print(json.dumps(report, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--alternatives", action="store_true")
     parser.add_argument("--drop", action="store_true", help="drop the bench tables afterwards")
+    parser.add_argument("--source", choices=["postgres", "delta"], default="postgres")
     opts = parser.parse_args()
+    if opts.source == "delta":
+        main_delta(opts.rows)
+        return
     report: dict[str, Any] = {"refresh": {}, "psycopg_cursor": {}, "pushdown": {}}
     for rows in opts.rows:
         table = ensure_table(rows)

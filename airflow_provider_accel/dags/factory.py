@@ -9,6 +9,7 @@ for on-demand refreshes. A dataset with retention gets ``accelerate_<name>__rete
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -18,16 +19,18 @@ from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.operators.refresh import (
     AccelerationRefreshOperator,
     AccelerationRetentionOperator,
-    current_spicepod,
 )
 from airflow_provider_accel.operators.retry import retries_for
 from airflow_provider_accel.plugin import param_formats
-from airflow_provider_accel.plugin.param_formats import DURATION_FORMAT, refresh_sql_format
+from airflow_provider_accel.spicepod import fields
 from airflow_provider_accel.spicepod.durations import format_duration
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, dag_id_for
+from airflow_provider_accel.spicepod.model import INITIAL_LOAD_ONLY, dag_id_for
+from airflow_provider_accel.spicepod.store import current_spicepod
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset, Spicepod
+
+log = logging.getLogger(__name__)
 
 START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 RETENTION_SUFFIX = "__retention"
@@ -40,37 +43,25 @@ def retention_dag_id_for(dataset_name: str) -> str:
 
 
 def trigger_params(dataset: Dataset) -> dict[str, Param]:
-    """The typed trigger form of a dataset's DAG (Spice's ``RefreshOverrides``)."""
+    """The typed trigger form of a dataset's DAG (Spice's ``RefreshOverrides``), from the declarations."""
     acceleration = dataset.acceleration
     assert acceleration is not None
-    configured = acceleration.refresh_mode
-    modes = [m.value for m in ON_DEMAND_MODES]
-    return {
-        "refresh_mode": Param(
-            configured.value if configured in ON_DEMAND_MODES else "full",
-            type="string",
-            enum=modes,
-            title="Refresh mode",
-            description="full replaces the accelerated table; append adds rows newer than the "
-            "watermark (max of the time column) minus refresh_append_overlap.",
-        ),
-        "refresh_sql": Param(
-            None,
-            type=["null", "string"],
-            # Checked by the project's refresh_sql validator in the api-server (see param_formats).
-            format=refresh_sql_format(dataset.name),
-            title="Refresh SQL",
-            description=f"Optional filter for this run only, e.g. SELECT * FROM {dataset.name} WHERE ... "
-            "Only column lists, WHERE and LIMIT are allowed. Empty keeps the dataset's refresh_sql.",
-        ),
-        "refresh_jitter_max": Param(
-            None,
-            type=["null", "string"],
-            format=DURATION_FORMAT,
-            title="Jitter max",
-            description="Optional maximum random delay before this refresh starts, e.g. 10s or 1m.",
-        ),
-    }
+    params: dict[str, Param] = {}
+    for field in fields.on_demand_fields():
+        spec = fields.on_demand(field)
+        schema: dict[str, Any] = {"type": "string"} if spec.form_enum else {"type": ["null", "string"]}
+        if spec.form_enum:
+            schema["enum"] = list(spec.form_enum)
+        if spec.form_format:
+            # Checked by the project's override validator (see plugin.param_formats).
+            schema["format"] = spec.form_format.format(dataset=dataset.name)
+        params[field.key] = Param(
+            fields.form_default(field, acceleration),
+            title=spec.title,
+            description=spec.form_help.format(dataset=dataset.name),
+            **schema,
+        )
+    return params
 
 
 def _schedule(dataset: Dataset) -> Any:
@@ -172,6 +163,29 @@ def build_dags(spicepod: Spicepod) -> dict[str, DAG]:
     return dags
 
 
+def log_spicepod(spicepod: Spicepod) -> None:
+    """Say in the DAG file's log what gets no DAG and why, and what is served as an initial load only."""
+    for error in spicepod.dataset_errors:
+        log.warning("Dataset %s gets no DAG (status Error): %s", error.name, error.reason)
+    for dataset in spicepod.accelerated_datasets:
+        assert dataset.acceleration is not None
+        why = INITIAL_LOAD_ONLY.get(dataset.acceleration.refresh_mode)
+        if why is not None:
+            log.info(
+                "Dataset %s: refresh_mode %s is served as an initial load only (later runs skip): %s. "
+                "Use refresh_mode full or append to keep it fresh.",
+                dataset.name,
+                dataset.acceleration.refresh_mode.value,
+                why,
+            )
+
+
 def load_dags() -> dict[str, DAG]:
-    """The DAGs of the configured spicepod (``[accel] spicepod_path``); errors propagate to Airflow."""
-    return build_dags(current_spicepod())
+    """The DAGs of the configured spicepod (``[accel] spicepod_path``); errors propagate to Airflow.
+
+    A dataset that cannot be served gets no DAG and a warning here (with ``[accel] strict_spicepod``
+    it is an import error of the DAG file instead).
+    """
+    spicepod = current_spicepod()
+    log_spicepod(spicepod)
+    return build_dags(spicepod)

@@ -8,37 +8,33 @@ and hand the work to :class:`~airflow_provider_accel.accelerator.hook.DuckDBAcce
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from airflow_provider_accel import config
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
-from airflow_provider_accel.spicepod.loader import load_spicepod
 from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
 from airflow_provider_accel.spicepod.overrides import (
     OverridesError,
     parse_overrides,
     refresh_sql_variable_key,
 )
+from airflow_provider_accel.spicepod.store import current_spicepod
 from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
-    from airflow_provider_accel.spicepod.model import Dataset, Spicepod
+    from airflow_provider_accel.spicepod.model import Dataset
 
 #: XCom key under which a failed refresh leaves its error message (read by the status API).
 ERROR_XCOM_KEY = "error"
@@ -47,24 +43,6 @@ ERROR_XCOM_KEY = "error"
 def dataset_asset(dataset_name: str) -> Asset:
     """The Airflow Asset updated by every successful refresh of a dataset."""
     return Asset(name=f"accel_{dataset_name.lower()}", uri=f"accel://datasets/{dataset_name.lower()}")
-
-
-@lru_cache(maxsize=8)
-def _load_spicepod_cached(path: str, mtime_ns: int) -> Spicepod:
-    return load_spicepod(path)
-
-
-def current_spicepod(path: str | os.PathLike | None = None) -> Spicepod:
-    """The spicepod at ``path`` (default ``[accel] spicepod_path``), re-read when the file changes."""
-    resolved = Path(path) if path else config.spicepod_path()
-    try:
-        mtime = resolved.stat().st_mtime_ns
-    except OSError as err:
-        raise SpicepodError(
-            f"Spicepod not found at {resolved}: {err.strerror}. Set [accel] spicepod_path "
-            "(AIRFLOW__ACCEL__SPICEPOD_PATH) to your spicepod.yaml."
-        ) from err
-    return _load_spicepod_cached(str(resolved), mtime)
 
 
 @dataclass(frozen=True)
@@ -118,6 +96,8 @@ class _DatasetOperator(BaseOperator):
         except SpicepodError as err:
             raise AirflowFailException(str(err)) from err
         dataset = spicepod.dataset(self.dataset_name)
+        if dataset is None and (unservable := spicepod.dataset_error(self.dataset_name)) is not None:
+            raise AirflowFailException(unservable.reason)
         if dataset is None:
             raise AirflowFailException(
                 f"Dataset {self.dataset_name} not found in the spicepod {spicepod.path}; "
@@ -295,7 +275,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
         summary = result.summary()
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = summary
+                context["outlet_events"][outlet].extra = cast("dict[str, Any]", summary)
         return summary
 
     # -- OpenLineage (the provider's listener calls these; see operators/lineage.py) -------------

@@ -3,10 +3,11 @@
 Airflow 3.3 validates a DAG's params with JSON schema only (``SerializedParam.resolve`` calls
 ``jsonschema.validate(value, schema, format_checker=FormatChecker())``); it has no hook for a custom
 Python check. A ``FormatChecker()`` built without arguments uses every format registered on the
-class, so the DAG factory gives ``refresh_sql`` the format ``accel-refresh-sql:<dataset>`` and
-``refresh_jitter_max`` the format ``accel-duration``, and this module registers checkers for them
-that call :func:`~airflow_provider_accel.spicepod.overrides.parse_overrides`, the validator of every other
-entry point.
+class, so the DAG factory gives each override param the format declared with its field in
+:mod:`~airflow_provider_accel.spicepod.fields` (``accel-refresh-sql:<dataset>``, ``accel-duration``),
+and this module registers checkers for them that call
+:func:`~airflow_provider_accel.spicepod.overrides.parse_overrides`, the validator of every other entry
+point.
 
 A checker raises :class:`ParamFormatError` (not one of the exceptions jsonschema turns into its
 generic ``'x' is not a 'format'``), which Airflow's ``ParamsDict.validate`` reports as
@@ -23,31 +24,34 @@ still validates the run's conf first and fails the run at once with the same mes
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from jsonschema import FormatChecker
 
 log = logging.getLogger(__name__)
-
-REFRESH_SQL_FORMAT_PREFIX = "accel-refresh-sql:"
-DURATION_FORMAT = "accel-duration"
 
 
 class ParamFormatError(ValueError):
     """A trigger-form value the project's validator rejects; the message is the validator's."""
 
 
-def refresh_sql_format(dataset_name: str) -> str:
-    """The JSON-schema format of a dataset's ``refresh_sql`` param."""
-    return REFRESH_SQL_FORMAT_PREFIX + dataset_name
+def _formats() -> list[tuple[str, str]]:
+    """``(override key, format template)`` of every on-demand field whose form param has a format."""
+    from airflow_provider_accel.spicepod import fields
+
+    return [
+        (field.key, spec.form_format)
+        for field in fields.on_demand_fields()
+        if (spec := fields.on_demand(field)).form_format
+    ]
 
 
-def _check_refresh_sql(dataset_name: str):
+def _checker(key: str, dataset_name: str) -> Callable[[object], bool]:
     def check(value: object) -> bool:
         from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
 
         try:
-            parse_overrides({"refresh_sql": value}, dataset_name)
+            parse_overrides({key: value}, dataset_name)
         except OverridesError as err:
             raise ParamFormatError(str(err)) from None
         return True
@@ -55,24 +59,15 @@ def _check_refresh_sql(dataset_name: str):
     return check
 
 
-def _check_duration(value: object) -> bool:
-    from airflow_provider_accel.spicepod.overrides import OverridesError, parse_overrides
-
-    try:
-        parse_overrides({"refresh_jitter_max": value}, "-")
-    except OverridesError as err:
-        raise ParamFormatError(str(err)) from None
-    return True
-
-
 def register(dataset_names: Iterable[str]) -> None:
-    """Register the duration checker and one refresh_sql checker per dataset (idempotent)."""
+    """Register each override field's checker: once, or once per dataset when its format names it."""
     checkers = FormatChecker.checkers
-    checkers[DURATION_FORMAT] = (_check_duration, ())
-    for name in dataset_names:
-        fmt = refresh_sql_format(name)
-        if fmt not in checkers:
-            checkers[fmt] = (_check_refresh_sql(name), ())
+    names = list(dataset_names)
+    for key, template in _formats():
+        for name in names if "{dataset}" in template else ["-"]:
+            fmt = template.format(dataset=name)
+            if fmt not in checkers:
+                checkers[fmt] = (_checker(key, name), ())
 
 
 def register_from_spicepod() -> None:

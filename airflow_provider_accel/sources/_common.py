@@ -221,6 +221,16 @@ class StreamingSource(Source):
         """The part of a driver exception's text that goes into the refresh error's message."""
         return str(err)
 
+    def airflow_connection(self, conn_id: str) -> Any:
+        """The Airflow connection ``conn_id``; terminal when it does not exist."""
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        try:
+            return BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException as err:
+            self.terminal(f"Airflow connection {conn_id!r} not found", err)
+
     def cached_columns(self, load: Callable[[], list[_Column]]) -> list[_Column]:
         """The table's columns: ``load()`` on the first call (and after a failed one), then its result."""
         if self._columns is None:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 
-from airflow_provider_accel.exceptions import RefreshError
-from airflow_provider_accel.sources._common import DEFAULT_BATCH_ROWS, StreamingSource, split_identifier
-from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources._common import DEFAULT_BATCH_ROWS, split_identifier
+from airflow_provider_accel.sources.base import ScanRequest, Source, SourceScan
+from airflow_provider_accel.sources.database import Column, DatabaseSource, Dialect
+from airflow_provider_accel.sources.sqlite import SQLITE, primary_result_code
 
 if TYPE_CHECKING:
     import duckdb
@@ -64,8 +65,6 @@ _SQLGLOT_DIALECTS = {
     "exasol": "exasol",
     "vertica": "postgres",
 }
-#: Connection types read by a dedicated source: the ``from:`` prefix of that source.
-_DELEGATES = {"postgres": "postgres", "postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
 
 
 def parse_from(from_: str) -> tuple[str, str]:
@@ -77,13 +76,28 @@ def parse_from(from_: str) -> tuple[str, str]:
     return conn_id, table
 
 
-class AirflowSqlSource(StreamingSource):
-    """A table behind an Airflow SQL connection (dedicated sources for PostgreSQL and MySQL)."""
+GENERIC = Dialect(
+    title="the database",
+    sqlglot=None,  # from the hook's dialect_name, per connection
+    # sqlite3 (the one stdlib driver) carries a result code; other drivers are classed by PEP 249.
+    error_code=primary_result_code,
+    transient=SQLITE.transient,
+)
+
+
+def _dedicated_sources() -> dict[str, type[DatabaseSource]]:
+    """Airflow ``conn_type`` -> the dedicated source that reads such a connection."""
+    from airflow_provider_accel.sources.mysql import MySQLSource
+    from airflow_provider_accel.sources.postgres import PostgresSource
+
+    return {kind: cls for cls in (PostgresSource, MySQLSource) for kind in cls.dialect.conn_types}
+
+
+class AirflowSqlSource(DatabaseSource):
+    """A table behind an Airflow SQL connection whose type has no dedicated source."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("airflow:",)
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        filter_pushdown=True, projection_pushdown=True
-    )
+    dialect = GENERIC
 
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
@@ -91,67 +105,37 @@ class AirflowSqlSource(StreamingSource):
             self.conn_id, self.table = parse_from(dataset.from_)
         except ValueError as err:
             self.terminal(str(err), err)
-        self._delegate: Source | None = None
-        self._delegate_checked = False
         self._dbapi_conn: Any = None
-        self._schema: pa.Schema | None = None
         self._producer: _Producer | None = None
         self.batch_rows = int(dataset.params.get("airflow_batch_rows") or DEFAULT_BATCH_ROWS)
-        self.last_query: str | None = None
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> Source:
+        """The dedicated source when the connection's type has one (PostgreSQL, MySQL), else this one.
+
+        The dedicated source reads the same connection by id (``postgres_conn_id``/``mysql_conn_id``)
+        and keeps the ``airflow:`` form in its messages.
+        """
+        generic = cls(dataset)
+        dedicated = _dedicated_sources().get((generic._connection().conn_type or "").lower())
+        if dedicated is None:
+            return generic
+        conn_id_param = dedicated.dialect.conn_id_param
+        assert conn_id_param is not None  # every dedicated source declares how it reads a connection
+        source = dedicated(
+            dataclasses.replace(
+                dataset,
+                from_=f"{dedicated.prefixes[0]}{generic.table}",
+                params={**dataset.params, conn_id_param: generic.conn_id},
+            )
+        )
+        source.label_base = dataset.from_
+        return source
 
     # -- connection -------------------------------------------------------------------------
 
     def _connection(self) -> Any:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            return BaseHook.get_connection(self.conn_id)
-        except AirflowNotFoundException as err:
-            self.terminal(f"Airflow connection {self.conn_id!r} not found", err)
-
-    def delegate(self) -> Source | None:
-        """The dedicated source for this connection's type, if there is one."""
-        if self._delegate_checked:
-            return self._delegate
-        self._delegate_checked = True
-        conn = self._connection()
-        kind = _DELEGATES.get((conn.conn_type or "").lower())
-        if kind is not None:
-            # The dedicated source reads the same connection by id: postgres_conn_id / mysql_conn_id.
-            from airflow_provider_accel.sources import source_for
-
-            self._delegate = source_for(
-                dataclasses.replace(
-                    self.dataset,
-                    from_=f"{kind}:{self.table}",
-                    params={**self.dataset.params, f"{kind}_conn_id": self.conn_id},
-                )
-            )
-        if isinstance(self._delegate, StreamingSource):
-            self._delegate.label_base = self.dataset.from_
-        return self._delegate
-
-    # The accelerator reads these from the source it holds: forward them from the delegate.
-    @property  # type: ignore[override]
-    def stream_error(self) -> RefreshError | None:
-        if isinstance(self.__dict__.get("_delegate"), StreamingSource):
-            return self.__dict__["_delegate"].stream_error
-        return self.__dict__.get("_stream_error")
-
-    @stream_error.setter
-    def stream_error(self, value: RefreshError | None) -> None:
-        self.__dict__["_stream_error"] = value
-
-    @property  # type: ignore[override]
-    def rows_streamed(self) -> int:
-        if isinstance(self.__dict__.get("_delegate"), StreamingSource):
-            return int(self.__dict__["_delegate"].rows_streamed)
-        return int(self.__dict__.get("_rows_streamed", 0))
-
-    @rows_streamed.setter
-    def rows_streamed(self, value: int) -> None:
-        self.__dict__["_rows_streamed"] = value
+        return self.airflow_connection(self.conn_id)
 
     def _hook(self) -> Any:
         from airflow.providers.common.sql.hooks.sql import DbApiHook
@@ -167,24 +151,13 @@ class AirflowSqlSource(StreamingSource):
             self.terminal(f"connection {self.conn_id!r} ({conn.conn_type}) has no SQL (DbApiHook) hook")
         return hook
 
-    def dialect(self, hook: Any) -> str | None:
+    def sqlglot_dialect(self, hook: Any) -> str | None:
         name = (getattr(hook, "dialect_name", None) or getattr(hook, "conn_type", None) or "").lower()
         return _SQLGLOT_DIALECTS.get(name)
 
-    def is_transient(self, err: BaseException) -> bool:
-        code = getattr(err, "sqlite_errorcode", None)
-        if code is not None:
-            return (code & 0xFF) in (5, 6, 10)  # BUSY, LOCKED, IOERR
-        # PEP 249's hierarchy: OperationalError/InterfaceError are about the connection or the
-        # server's state; Programming/Data/Integrity/NotSupported errors are about the request.
-        names = {cls.__name__ for cls in type(err).__mro__}
-        return bool(names & {"OperationalError", "InterfaceError"}) or isinstance(
-            err, ConnectionError | TimeoutError
-        )
-
     # -- query ---------------------------------------------------------------------------------
 
-    def build_query(
+    def build_sql(
         self, dialect: str | None, columns: list[str] | None, where: str | None, limit: int | None
     ) -> str:
         import sqlglot
@@ -205,18 +178,18 @@ class AirflowSqlSource(StreamingSource):
         return query.sql(dialect=dialect or "", unsupported_level=sqlglot.ErrorLevel.RAISE)
 
     def _execute(self, hook: Any, request: ScanRequest | None) -> tuple[Any, str]:
-        dialect = self.dialect(hook)
+        dialect = self.sqlglot_dialect(hook)
         columns = list(request.columns) if request and request.columns else None
         where = request.where if request else None
         limit = request.limit if request else None
         query = None
         if where is not None and dialect is not None:
             try:
-                query = self.build_query(dialect, columns, where, limit)
+                query = self.build_sql(dialect, columns, where, limit)
             except Exception as err:  # sqlglot cannot express the filter here: read unfiltered
                 log.info("Dataset %s: filter not pushed down to %s: %s", self.dataset.name, dialect, err)
         if query is None:
-            query = self.build_query(dialect, columns, None, limit if where is None else None)
+            query = self.build_sql(dialect, columns, None, limit if where is None else None)
         try:
             self._dbapi_conn = hook.get_conn()
             cursor = self._dbapi_conn.cursor()
@@ -231,41 +204,34 @@ class AirflowSqlSource(StreamingSource):
 
     # -- Source -------------------------------------------------------------------------------
 
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        delegate = self.delegate()
-        if delegate is not None:
-            return delegate.schema(con)
-        if self._schema is None:
-            cursor, _ = self._execute(self._hook(), ScanRequest(limit=self.batch_rows))
-            try:
-                rows = cursor.fetchmany(self.batch_rows)
-                self._schema = self._infer(cursor.description, rows)
-            except Exception as err:
-                raise self.classify(err) from err
-            finally:
-                self.close()
-        return self._schema
+    def load_columns(self) -> list[Column]:
+        cursor, _ = self._execute(self._hook(), ScanRequest(limit=self.batch_rows))
+        try:
+            rows = cursor.fetchmany(self.batch_rows)
+            schema = self._infer(cursor.description, rows)
+        except Exception as err:
+            raise self.classify(err) from err
+        finally:
+            self.close()
+        return [Column(f.name, f.type, self.quote(f.name), _generic_converter(f.type)) for f in schema]
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
-        delegate = self.delegate()
-        if delegate is not None:
-            return delegate.scan(request, con)
-        full = self.schema(con)
-        wanted = self.check_columns(full, request.columns)
-        schema = pa.schema([full.field(c) for c in wanted])
-        converters = [self._converter(f) for f in schema]
+        chosen = self.wanted_columns(request)
+        schema = pa.schema([pa.field(c.name, c.arrow) for c in chosen])
         hook = self._hook()
         self.close()
         producer = _Producer(
-            self, hook, dataclasses.replace(request, columns=tuple(wanted)), schema, converters
+            self,
+            hook,
+            dataclasses.replace(request, columns=tuple(c.name for c in chosen)),
+            schema,
+            self.converters(chosen),
         )
         self._producer = producer
         producer.start()  # raises the classified error when the query fails to start
         return SourceScan(reader=self.reader(schema, producer.batches(), on_close=self.close))
 
     def close(self) -> None:
-        if self._delegate is not None:
-            self._delegate.close()
         producer, self._producer = self._producer, None
         if producer is not None:
             producer.stop()
@@ -298,16 +264,7 @@ class AirflowSqlSource(StreamingSource):
         if isinstance(sample, float):
             return pa.float64()
         if isinstance(sample, decimal.Decimal):
-            precision = desc[4] if len(desc) > 4 and isinstance(desc[4], int) and 0 < desc[4] <= 38 else 38
-            scale = (
-                desc[5] if len(desc) > 5 and isinstance(desc[5], int) and 0 <= desc[5] <= precision else None
-            )
-            if scale is None:
-                scale = max(
-                    (-v.as_tuple().exponent for v in values if isinstance(v, decimal.Decimal)), default=0
-                )
-                scale = min(max(int(scale), 0), 18)
-            return pa.decimal128(precision, scale)
+            return _decimal_type(desc, values)
         if isinstance(sample, dt.datetime):
             return pa.timestamp("us", tz="UTC") if sample.tzinfo else pa.timestamp("us")
         if isinstance(sample, dt.date):
@@ -325,18 +282,35 @@ class AirflowSqlSource(StreamingSource):
         except (pa.ArrowException, TypeError, ValueError) as err:
             self.terminal(f"column {name!r}: values of type {type(sample).__name__} are not supported", err)
 
-    def _converter(self, field: pa.Field) -> Callable[[list[Any]], pa.Array]:
-        def convert(values: list[Any]) -> pa.Array:
-            try:
-                if pa.types.is_binary(field.type):
-                    values = [bytes(v) if isinstance(v, bytearray | memoryview) else v for v in values]
-                if pa.types.is_string(field.type):
-                    values = [v if v is None or isinstance(v, str) else str(v) for v in values]
-                return pa.array(values, type=field.type)
-            except (pa.ArrowException, TypeError, ValueError, decimal.InvalidOperation) as err:
-                self.terminal(f"column {field.name!r}: a value does not fit {field.type}: {err}", err)
 
-        return convert
+def _decimal_type(desc: Any, values: list[Any]) -> pa.DataType:
+    """DECIMAL(p, s) from the cursor description when it gives them, else from the values' scale.
+
+    NaN and Infinity have no scale (their exponent is ``'n'``, ``'N'`` or ``'F'``): they are skipped
+    here, and a batch holding one fails in its converter with the column named, as any value that
+    does not fit.
+    """
+    precision = desc[4] if len(desc) > 4 and isinstance(desc[4], int) and 0 < desc[4] <= 38 else 38
+    scale = desc[5] if len(desc) > 5 and isinstance(desc[5], int) and 0 <= desc[5] <= precision else None
+    if scale is None:
+        exponents = [
+            v.as_tuple().exponent for v in values if isinstance(v, decimal.Decimal) and v.is_finite()
+        ]
+        scale = min(max(max((-int(e) for e in exponents), default=0), 0), 18)
+    return pa.decimal128(precision, scale)
+
+
+def _generic_converter(arrow: pa.DataType) -> Callable[[list[Any]], pa.Array]:
+    """Values of an arbitrary DB-API driver -> ``arrow`` (buffers to bytes, non-text values to text)."""
+
+    def convert(values: list[Any]) -> pa.Array:
+        if pa.types.is_binary(arrow):
+            values = [bytes(v) if isinstance(v, bytearray | memoryview) else v for v in values]
+        if pa.types.is_string(arrow):
+            values = [v if v is None or isinstance(v, str) else str(v) for v in values]
+        return pa.array(values, type=arrow)
+
+    return convert
 
 
 class _Producer:

@@ -13,7 +13,7 @@ returns, so a source may push down as much or as little of the filter as its eng
 It may apply ``limit`` only when it applied the whole ``where``.
 
 Adding a source is one module with a :class:`Source` subclass that declares its ``from:``
-prefixes, plus one line in :data:`airflow_provider_accel.sources.SOURCE_CLASSES`.
+prefixes, plus one :class:`~airflow_provider_accel.sources.registry.Connector` record naming it.
 """
 
 from __future__ import annotations
@@ -80,6 +80,11 @@ class Source(ABC):
     @classmethod
     def accepts(cls, from_: str) -> bool:
         return from_.startswith(cls.prefixes)
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset) -> Source:
+        """The source that reads ``dataset`` (a source may resolve to a more specific one)."""
+        return cls(dataset)
 
     @property
     def description(self) -> str:

@@ -4,13 +4,19 @@
 ``params.file_format`` (``parquet``, ``csv``, ``json``), else the file extension. The scan is a
 DuckDB-native ``read_parquet``/``read_csv``/``read_json`` that runs inside the accelerator's own
 connection, so DuckDB pushes projection and filters into the scan and streams into the table.
+
+A directory is read as Spice reads one: only files with the format's extension, skipping names that
+start with ``_`` or ``.`` (a Spark or Hadoop output directory's ``_SUCCESS`` and ``.crc`` files). With
+Spice's ``hive_partitioning_enabled: true``, ``key=value`` folders (``year=2024/month=01/``) become
+columns; without it (Spice's default) they are not read as columns.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, ClassVar
 
 import duckdb
@@ -21,7 +27,15 @@ from airflow_provider_accel.sources.base import ScanRequest, Source, SourceCapab
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from airflow_provider_accel.spicepod.model import Dataset
+
+log = logging.getLogger(__name__)
+
 FILE_FORMATS = ("parquet", "csv", "json")
+#: Spice's time_column value that tracks files by modification time.
+LAST_MODIFIED = "last_modified"
+#: The reader's file-name column while joining modification times (dropped from the result).
+_FILENAME = "__accel_file"
 _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -32,10 +46,24 @@ _EXTENSIONS = {
     ".ndjson": "json",
 }
 _READERS = {
-    "parquet": "read_parquet({files}, union_by_name = true)",
-    "csv": "read_csv({files}, union_by_name = true)",
-    "json": "read_json_auto({files}, union_by_name = true)",
+    "parquet": "read_parquet({files}, union_by_name = true, hive_partitioning = {hive})",
+    "csv": "read_csv({files}, union_by_name = true, hive_partitioning = {hive})",
+    "json": "read_json_auto({files}, union_by_name = true, hive_partitioning = {hive})",
 }
+
+
+def hive_partitioning(dataset_params: dict[str, object]) -> bool:
+    """Spice's ``hive_partitioning_enabled`` param (default false): ``key=value`` folders become columns."""
+    return str(dataset_params.get("hive_partitioning_enabled", "false")).strip().lower() in (
+        "true",
+        "1",
+        "yes",
+    )
+
+
+def is_hidden(relative: PurePath) -> bool:
+    """A file or folder Spark/Hadoop writes beside the data (``_SUCCESS``, ``.crc``, ``_temporary/``)."""
+    return any(part.startswith(("_", ".")) for part in relative.parts)
 
 
 def sql_string(value: str) -> str:
@@ -55,6 +83,11 @@ class FileSource(Source):
     def accepts(cls, from_: str) -> bool:
         # A plain path has no URI scheme ("data/x.parquet", "/abs/x.csv"); "s3://" etc. are not ours.
         return from_.startswith("file:") or (":" not in from_.split("/", 1)[0] and "://" not in from_)
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset)
+        #: The files the last scan read (for logs and tests).
+        self.files_read: list[str] = []
 
     @property
     def path(self) -> str:
@@ -92,10 +125,15 @@ class FileSource(Source):
         path = self.path
         fmt = self.file_format
         if os.path.isdir(path):
+            # As Spice does: only files with the format's extension, without the markers and
+            # checksums Spark and Hadoop leave in an output directory.
+            root = Path(path)
             found = [
                 str(p)
-                for p in sorted(Path(path).rglob("*"))
-                if p.is_file() and _EXTENSIONS.get(p.suffix.lower(), fmt if not p.suffix else None) == fmt
+                for p in sorted(root.rglob("*"))
+                if p.is_file()
+                and _EXTENSIONS.get(p.suffix.lower()) == fmt
+                and not is_hidden(p.relative_to(root))
             ]
         elif glob.has_magic(path):
             found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
@@ -111,9 +149,49 @@ class FileSource(Source):
             )
         return found
 
-    def _relation_sql(self) -> str:
-        files = "[" + ", ".join(sql_string(f) for f in self.files()) + "]"
-        return "SELECT * FROM " + _READERS[self.file_format].format(files=files)
+    @property
+    def tracks_last_modified(self) -> bool:
+        """``time_column: last_modified``: each row carries its file's modification time (Spice's column)."""
+        return self.dataset.time_column == LAST_MODIFIED
+
+    def _reader_sql(self, files: list[str], *, with_filename: bool = False) -> str:
+        listed = "[" + ", ".join(sql_string(f) for f in files) + "]"
+        hive = "true" if hive_partitioning(self.dataset.params) else "false"
+        reader = _READERS[self.file_format].format(files=listed, hive=hive)
+        if with_filename:
+            reader = reader[:-1] + f", filename = {sql_string(_FILENAME)})"
+        return reader
+
+    def _relation_sql(self, files: list[str] | None = None) -> str:
+        files = self.files() if files is None else files
+        if not self.tracks_last_modified:
+            return "SELECT * FROM " + self._reader_sql(files)
+        # The file's mtime joins each row as last_modified, so an append's watermark picks new or
+        # changed files. A file that already has such a column keeps its own.
+        return (
+            f"SELECT d.* EXCLUDE ({quote(_FILENAME)}), m.{quote(LAST_MODIFIED)} "
+            f"FROM {self._reader_sql(files, with_filename=True)} AS d "
+            f"JOIN ({_mtimes_sql(files)}) AS m USING ({quote(_FILENAME)})"
+        )
+
+    def files_to_read(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """With last_modified tracking, only the files whose mtime passes the request's filter.
+
+        The filter is tried on the file list alone; when it names other columns too, it cannot be
+        decided per file and every file is read (the accelerator applies the filter to the rows anyway).
+        """
+        files = self.files()
+        if not self.tracks_last_modified or request.where is None:
+            return files
+        try:
+            rows = con.execute(f"SELECT {quote(_FILENAME)} FROM ({_mtimes_sql(files)}) WHERE {request.where}")
+            chosen = {r[0] for r in rows.fetchall()}
+        except duckdb.Error as err:
+            log.info(
+                "Dataset %s: filter not decidable per file (%s); reading every file", self.dataset.name, err
+            )
+            return files
+        return [f for f in files if f in chosen]
 
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
         try:
@@ -130,4 +208,20 @@ class FileSource(Source):
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         # DuckDB's optimizer pushes the accelerator's projection and WHERE into this scan.
-        return SourceScan(duckdb_sql=self._relation_sql())
+        files = self.files_to_read(request, con)
+        self.files_read = files
+        if not files:  # nothing new: an empty relation of the dataset's columns
+            return SourceScan(duckdb_sql=f"SELECT * FROM ({self._relation_sql()}) LIMIT 0")
+        return SourceScan(duckdb_sql=self._relation_sql(files))
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _mtimes_sql(files: list[str]) -> str:
+    """``(accel_file, last_modified)`` rows: each file's modification time as a UTC TIMESTAMPTZ."""
+    rows = ", ".join(
+        f"({sql_string(f)}, make_timestamptz({int(os.stat(f).st_mtime_ns // 1000)}))" for f in files
+    )
+    return f"SELECT * FROM (VALUES {rows}) AS v({quote(_FILENAME)}, {quote(LAST_MODIFIED)})"

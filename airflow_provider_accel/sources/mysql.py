@@ -18,11 +18,10 @@ TimeZone is not UTC, a filter that involves time-zone-dependent values is not pu
 from __future__ import annotations
 
 import datetime as dt
-import decimal
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -31,7 +30,6 @@ import pyarrow as pa
 
 from airflow_provider_accel.sources._common import (
     DEFAULT_BATCH_ROWS,
-    StreamingSource,
     batches_from_rows,
     duckdb_timezone,
     is_utc,
@@ -41,7 +39,8 @@ from airflow_provider_accel.sources._common import (
     transpile_where,
     where_references,
 )
-from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.base import ScanRequest, SourceScan
+from airflow_provider_accel.sources.database import Column, DatabaseSource, Dialect, plain
 
 if TYPE_CHECKING:
     import duckdb
@@ -50,23 +49,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
+def _errno(err: BaseException) -> int | None:
+    # PyMySQL's args are (errno, message); errno 0 is "no server error" (e.g. a closed connection).
+    code = err.args[0] if err.args else None
+    return code if isinstance(code, int) and code and not isinstance(code, bool) else None
+
+
 # MySQL client/server error numbers (https://dev.mysql.com/doc/mysql-errors/8.0/en/).
-#: The network or the server's state: retrying can help.
-_TRANSIENT_ERRNOS = {
-    1040,  # too many connections
-    1053,  # server shutdown in progress
-    1205,  # lock wait timeout
-    1213,  # deadlock
-    2002,  # can't connect through socket
-    2003,  # can't connect to server
-    2006,  # server has gone away
-    2013,  # lost connection during query
-    2055,  # lost connection (system error)
-    1927,  # connection killed (MariaDB)
-    4031,  # disconnected by the server for inactivity
-}
-#: Errors a transpiled filter can cause: read again without the pushed-down filter.
-_PUSHDOWN_RETRY_ERRNOS = {1064, 1305, 1582, 1583, 1584, 1292, 1525, 1411, 3047}
+MYSQL = Dialect(
+    title="MySQL",
+    sqlglot="mysql",
+    quote="`",
+    conn_id_param="mysql_conn_id",
+    param_prefix="mysql_",
+    connection_fields=(
+        ("host", "mysql_host"),
+        ("port", "mysql_tcp_port"),
+        ("schema", "mysql_db"),
+        ("login", "mysql_user"),
+        ("password", "mysql_pass"),
+    ),
+    error_code=_errno,
+    # Errors a transpiled filter can cause: syntax, unknown function, wrong arguments, bad value.
+    pushdown_rejected=frozenset({1064, 1305, 1582, 1583, 1584, 1292, 1525, 1411, 3047}),
+    transient=frozenset(
+        {
+            1040,  # too many connections
+            1053,  # server shutdown in progress
+            1205,  # lock wait timeout
+            1213,  # deadlock
+            1927,  # connection killed (MariaDB)
+            4031,  # disconnected by the server for inactivity
+        }
+        # Client-side errors (2xxx: can't connect, server gone away, lost connection...) concern the
+        # connection itself, not the query.
+        | set(range(2000, 3000))
+    ),
+    conn_types=("mysql", "mariadb"),
+)
 
 _INT_TYPES: dict[str, tuple[pa.DataType, pa.DataType]] = {
     "tinyint": (pa.int8(), pa.uint8()),
@@ -106,14 +127,6 @@ _JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class MyColumn:
-    name: str
-    arrow: pa.DataType
-    select: str
-    convert: Callable[[list[Any]], pa.Array]
-
-
-@dataclass(frozen=True)
 class MyTarget:
     kwargs: dict[str, Any]  # pymysql.connect arguments (with the password: never logged)
     safe: str  # host:port/db, for messages
@@ -121,28 +134,9 @@ class MyTarget:
     table: str
 
 
-def mysql_params_from_connection(conn: Any) -> dict[str, Any]:
-    """Spice ``mysql_*`` params from an Airflow connection (schema = database)."""
-    params: dict[str, Any] = {}
-    for key, value in (
-        ("mysql_host", conn.host),
-        ("mysql_tcp_port", conn.port),
-        ("mysql_db", conn.schema),
-        ("mysql_user", conn.login),
-        ("mysql_pass", conn.password),
-    ):
-        if value not in (None, ""):
-            params[key] = value
-    return params
-
-
-def _plain(arrow: pa.DataType) -> Callable[[list[Any]], pa.Array]:
-    return lambda values: pa.array(values, type=arrow)
-
-
 def _bool(values: list[Any]) -> pa.Array:
     # BOOLEAN is TINYINT(1) and BIT(1) arrives as bytes: both become a real boolean.
-    out = []
+    out: list[bool | None] = []
     for v in values:
         if v is None:
             out.append(None)
@@ -195,19 +189,16 @@ def _time(values: list[Any]) -> pa.Array:
     return pa.array(out, type=pa.time64("us"))
 
 
-class MySQLSource(StreamingSource):
+class MySQLSource(DatabaseSource):
     """A MySQL or MariaDB table read with an unbuffered cursor, with projection/filter/limit pushed down."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("mysql:",)
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        filter_pushdown=True, projection_pushdown=True
-    )
+    dialect = MYSQL
 
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
         self._conn: Any = None
         self._target: MyTarget | None = None
-        self.last_query: str | None = None
         self.batch_rows = DEFAULT_BATCH_ROWS
 
     # -- connection -------------------------------------------------------------------------
@@ -215,18 +206,7 @@ class MySQLSource(StreamingSource):
     def target(self) -> MyTarget:
         if self._target is not None:
             return self._target
-        params = resolve_params(self.dataset)
-        conn_id = params.get("mysql_conn_id")
-        if conn_id:
-            from airflow.sdk import BaseHook
-            from airflow.sdk.exceptions import AirflowNotFoundException
-
-            try:
-                conn = BaseHook.get_connection(str(conn_id))
-            except AirflowNotFoundException as err:
-                self.terminal(f"Airflow connection {conn_id!r} not found", err)
-            from_conn = mysql_params_from_connection(conn)
-            params = {**from_conn, **{k: v for k, v in params.items() if k.startswith("mysql_")}}
+        params = self.connection_params(resolve_params(self.dataset))
         kwargs: dict[str, Any] = {}
         if params.get("mysql_connection_string"):
             parts = urlsplit(str(params["mysql_connection_string"]))
@@ -300,27 +280,13 @@ class MySQLSource(StreamingSource):
         except Exception as err:
             raise self.classify(err) from err
 
-    def is_transient(self, err: BaseException) -> bool:
-        import pymysql
-
-        if isinstance(err, pymysql.err.MySQLError) and err.args and isinstance(err.args[0], int):
-            errno = err.args[0]
-            # Client-side errors (2xxx) are about the connection itself, not the query.
-            return errno in _TRANSIENT_ERRNOS or (
-                isinstance(err, pymysql.err.OperationalError) and errno >= 2000
-            )
-        return isinstance(err, OSError | pymysql.err.InterfaceError)
-
     def error_cause(self, err: BaseException) -> str:
         # PyMySQL's args are (errno, message): the message alone reads better.
         return str(err.args[1]) if len(err.args) > 1 else str(err)
 
     # -- schema ------------------------------------------------------------------------------
 
-    def columns(self) -> list[MyColumn]:
-        return self.cached_columns(self._load_columns)
-
-    def _load_columns(self) -> list[MyColumn]:
+    def load_columns(self) -> list[Column]:
         target = self.target()
 
         def query(conn: Any) -> tuple[list[Any], set[str]]:
@@ -350,56 +316,53 @@ class MySQLSource(StreamingSource):
         scale: int | None,
         *,
         json_columns: set[str],
-    ) -> MyColumn:
+    ) -> Column:
         data_type = data_type.lower()
         column_type = column_type.lower()
         quoted = quote_ident(name, "`")
         unsigned = "unsigned" in column_type
         if data_type == "tinyint" and column_type.startswith("tinyint(1)") and not unsigned:
             arrow: pa.DataType = pa.bool_()
-            return MyColumn(name, arrow, quoted, _bool)
+            return Column(name, arrow, quoted, _bool)
         if data_type in _INT_TYPES:
             arrow = _INT_TYPES[data_type][1 if unsigned else 0]
-            return MyColumn(name, arrow, quoted, _plain(arrow))
+            return Column(name, arrow, quoted, plain(arrow))
         if data_type == "bit":
             if column_type == "bit(1)":
-                return MyColumn(name, pa.bool_(), quoted, _bool)
-            return MyColumn(name, pa.uint64(), quoted, _bits)
+                return Column(name, pa.bool_(), quoted, _bool)
+            return Column(name, pa.uint64(), quoted, _bits)
         if data_type == "decimal":
             if precision is None or precision > 38:
                 self.terminal(
                     f"column {name!r} has type {column_type}, wider than DuckDB's DECIMAL(38): unsupported"
                 )
             arrow = pa.decimal128(int(precision), int(scale or 0))
-            return MyColumn(name, arrow, quoted, _plain(arrow))
+            return Column(name, arrow, quoted, plain(arrow))
         if data_type == "float":
-            return MyColumn(name, pa.float32(), quoted, _plain(pa.float32()))
+            return Column(name, pa.float32(), quoted, plain(pa.float32()))
         if data_type in ("double", "real"):
-            return MyColumn(name, pa.float64(), quoted, _plain(pa.float64()))
+            return Column(name, pa.float64(), quoted, plain(pa.float64()))
         if data_type == "year":
-            return MyColumn(name, pa.int16(), quoted, _plain(pa.int16()))
+            return Column(name, pa.int16(), quoted, plain(pa.int16()))
         if data_type == "json" or name in json_columns:
-            return MyColumn(name, pa.json_(), quoted, _json)
+            return Column(name, pa.json_(), quoted, _json)
         if data_type == "uuid":
-            return MyColumn(name, pa.uuid(), quoted, _uuid)
+            return Column(name, pa.uuid(), quoted, _uuid)
         if data_type in _TEXT_TYPES:
-            return MyColumn(name, pa.string(), quoted, _text)
+            return Column(name, pa.string(), quoted, _text)
         if data_type in _BINARY_TYPES:
-            return MyColumn(name, pa.binary(), quoted, _plain(pa.binary()))
+            return Column(name, pa.binary(), quoted, plain(pa.binary()))
         if data_type == "date":
-            return MyColumn(name, pa.date32(), quoted, _plain(pa.date32()))
+            return Column(name, pa.date32(), quoted, plain(pa.date32()))
         if data_type == "datetime":
-            return MyColumn(name, pa.timestamp("us"), quoted, _plain(pa.timestamp("us")))
+            return Column(name, pa.timestamp("us"), quoted, plain(pa.timestamp("us")))
         if data_type == "timestamp":
             # Naive UTC wall time from the UTC session; pyarrow reads naive datetimes as UTC.
             arrow = pa.timestamp("us", tz="UTC")
-            return MyColumn(name, arrow, quoted, _plain(arrow))
+            return Column(name, arrow, quoted, plain(arrow))
         if data_type == "time":
-            return MyColumn(name, pa.time64("us"), quoted, _time)
+            return Column(name, pa.time64("us"), quoted, _time)
         self.terminal(f"column {name!r} has type {column_type}, which is not supported")
-
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.arrow) for c in self.columns()])
 
     # -- scan --------------------------------------------------------------------------------
 
@@ -419,20 +382,13 @@ class MySQLSource(StreamingSource):
                 return None
         return transpile_where(where, "mysql", dataset=self.dataset.name)
 
-    def build_query(self, request: ScanRequest, where_sql: str | None) -> str:
+    def relation(self) -> str:
         target = self.target()
-        by_name = {c.name: c for c in self.columns()}
-        wanted = self.check_columns(self.schema(None), request.columns)  # type: ignore[arg-type]
-        table = (quote_ident(target.database, "`") + "." if target.database else "") + quote_ident(
-            target.table, "`"
-        )
-        return self.select_sql(", ".join(by_name[c].select for c in wanted), table, request, where_sql)
+        table = self.quote(target.table)
+        return f"{self.quote(target.database)}.{table}" if target.database else table
 
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
-        cols = self.columns()
-        wanted = self.check_columns(self.schema(con), request.columns)
-        by_name = {c.name: c for c in cols}
-        chosen = [by_name[n] for n in wanted]
+        chosen = self.wanted_columns(request)
         schema = pa.schema([pa.field(c.name, c.arrow) for c in chosen])
         where_sql = self.pushable_where(request.where, duckdb_timezone(con)) if request.where else None
 
@@ -441,43 +397,17 @@ class MySQLSource(StreamingSource):
         self._conn = conn
         try:
             cur = conn.cursor()
-            query = self.build_query(request, where_sql)
-            try:
-                cur.execute(query)
-            except Exception as err:
-                errno = err.args[0] if err.args else None
-                if where_sql is None or errno not in _PUSHDOWN_RETRY_ERRNOS:
-                    raise
-                log.warning(
-                    "Dataset %s: MySQL rejected the pushed-down filter (%s); reading unfiltered",
-                    self.dataset.name,
-                    err,
-                )
-                query = self.build_query(request, None)
-                cur.execute(query)
-            self.last_query = query
-            log.info("Dataset %s: reading %s with: %s", self.dataset.name, self.description, query)
+            self.execute_pushed(cur.execute, request, where_sql)
         except Exception as err:
             self.close()
             raise self.classify(err) from err
 
-        converters = [self._checked(c) for c in chosen]
+        converters = self.converters(chosen)
 
         def batches() -> Iterator[pa.RecordBatch]:
             yield from batches_from_rows(iter(()), schema, converters, self.batch_rows, fetch=cur.fetchmany)
 
         return SourceScan(reader=self.reader(schema, batches(), on_close=self.close))
-
-    def _checked(self, column: MyColumn) -> Callable[[list[Any]], pa.Array]:
-        """The column's converter, with a value that does not fit its type as a terminal error naming it."""
-
-        def convert(values: list[Any]) -> pa.Array:
-            try:
-                return column.convert(values)
-            except (pa.ArrowException, ValueError, TypeError, decimal.InvalidOperation) as err:
-                self.terminal(f"column {column.name!r}: a value does not fit {column.arrow}: {err}", err)
-
-        return convert
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -28,6 +28,7 @@ import pyarrow as pa
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.sources._common import StreamingSource, quote_ident, resolve_params
 from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.file import hive_partitioning, is_hidden
 
 if TYPE_CHECKING:
     import duckdb
@@ -156,13 +157,7 @@ class ObjectStoreSource(StreamingSource):
         return pafs.S3FileSystem(**options)
 
     def _from_airflow(self, conn_id: str) -> dict[str, Any]:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            conn = BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException as err:
-            self.terminal(f"Airflow connection {conn_id!r} not found", err)
+        conn = self.airflow_connection(conn_id)
         extra = conn.extra_dejson or {}
         out: dict[str, Any] = {}
         if conn.login:
@@ -211,15 +206,20 @@ class ObjectStoreSource(StreamingSource):
                     for f in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                     if f.type == pafs.FileType.File
                     and _EXTENSIONS.get(PurePosixPath(f.path).suffix.lower(), fmt) == fmt
-                    and not PurePosixPath(f.path).name.startswith(("_", "."))
+                    and not is_hidden(PurePosixPath(f.path).relative_to(path))
                 ]
                 if not files:
                     self.terminal(f"no {fmt} objects under {self.dataset.from_!r}")
                 source = sorted(files)
-            self._dataset = pads.dataset(source, format=fmt, filesystem=fs)
+            partitioning = (
+                {"partitioning": "hive", "partition_base_dir": path}
+                if hive_partitioning(self.dataset.params)
+                else {}
+            )
+            self._dataset = pads.dataset(source, format=fmt, filesystem=fs, **partitioning)
         except (OSError, pa.ArrowException) as err:
             self._fail(err)
-        return self._dataset  # type: ignore[return-value]
+        return self._dataset
 
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
         return self.arrow_dataset().schema

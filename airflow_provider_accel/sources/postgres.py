@@ -18,7 +18,6 @@ transpiled filter, the query is retried without it (the accelerator filters anyw
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -27,7 +26,6 @@ import pyarrow as pa
 
 from airflow_provider_accel.exceptions import RefreshError
 from airflow_provider_accel.sources._common import (
-    StreamingSource,
     duckdb_timezone,
     quote_ident,
     resolve_params,
@@ -35,7 +33,8 @@ from airflow_provider_accel.sources._common import (
     tcp_reachable,
     transpile_where,
 )
-from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.base import ScanRequest, SourceScan
+from airflow_provider_accel.sources.database import Column, DatabaseSource, Dialect, first_line, iterate
 
 if TYPE_CHECKING:
     import duckdb
@@ -44,12 +43,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: SQLSTATE classes/codes that will not go away by retrying.
-_TERMINAL_SQLSTATE_CLASSES = ("28", "3D", "3F", "42", "22", "0A", "23", "2B", "44", "P0", "XX")
-#: Failures of the server or the network: retry.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "58", "40", "55")
-#: Rejections of a pushed-down filter that mean "the transpiled SQL is not valid here": retry without it.
-_PUSHDOWN_RETRY_SQLSTATES = {"42601", "42883", "42804", "42846", "42725", "22007", "22008", "0A000"}
+
+def _sqlstate(err: BaseException) -> str | None:
+    return getattr(err, "sqlstate", None) or None
+
+
+POSTGRES = Dialect(
+    title="PostgreSQL",
+    sqlglot="postgres",
+    conn_id_param="postgres_conn_id",
+    param_prefix="pg_",
+    connection_fields=(
+        ("host", "pg_host"),
+        ("port", "pg_port"),
+        ("schema", "pg_db"),
+        ("login", "pg_user"),
+        ("password", "pg_pass"),
+        ("extra.sslmode", "pg_sslmode"),
+    ),
+    error_code=_sqlstate,
+    # Rejections of a transpiled filter: syntax, unknown function/operator, type mismatch, bad literal.
+    pushdown_rejected=frozenset({"42601", "42883", "42804", "42846", "42725", "22007", "22008", "0A000"}),
+    # SQLSTATE classes of the network or the server's state (connection, resources, operator
+    # intervention, system, transaction rollback, object not in prerequisite state).
+    transient=frozenset({"08", "53", "57", "58", "40", "55"}),
+    conn_types=("postgres", "postgresql"),
+)
 
 #: PostgreSQL base types ADBC returns natively, and their Arrow types.
 _NATIVE: dict[str, pa.DataType] = {
@@ -96,13 +115,6 @@ ORDER BY a.attnum
 
 
 @dataclass(frozen=True)
-class PgColumn:
-    name: str
-    arrow: pa.DataType
-    select: str  # the expression in the SELECT list (a cast when ADBC can't read the type natively)
-
-
-@dataclass(frozen=True)
 class PgTarget:
     """Where to connect (a libpq URI without exposing the password in messages) and what to read."""
 
@@ -120,23 +132,6 @@ def _numeric_type(typmod: int) -> pa.DataType | None:
     if precision > 38 or scale > precision:
         return None
     return pa.decimal128(precision, scale)
-
-
-def pg_params_from_connection(conn: Any) -> dict[str, Any]:
-    """Spice ``pg_*`` params from an Airflow connection (host, port, schema = database, login, password)."""
-    extra = conn.extra_dejson or {}
-    params: dict[str, Any] = {}
-    for key, value in (
-        ("pg_host", conn.host),
-        ("pg_port", conn.port),
-        ("pg_db", conn.schema),
-        ("pg_user", conn.login),
-        ("pg_pass", conn.password),
-        ("pg_sslmode", extra.get("sslmode")),
-    ):
-        if value not in (None, ""):
-            params[key] = value
-    return params
 
 
 def _parse_conninfo(text: str) -> dict[str, str]:
@@ -165,21 +160,17 @@ def _parse_conninfo(text: str) -> dict[str, str]:
     return out
 
 
-class PostgresSource(StreamingSource):
+class PostgresSource(DatabaseSource):
     """A PostgreSQL table (or view) read through ADBC with projection, filter and limit pushed down."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("postgres:",)
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        filter_pushdown=True, projection_pushdown=True
-    )
+    dialect = POSTGRES
 
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
         self._conn: Any = None
         self._cursor: Any = None
         self._target: PgTarget | None = None
-        #: The SQL of the last scan (no secrets in it), for logs and tests.
-        self.last_query: str | None = None
         #: ADBC's batch size hint (param ``pg_batch_bytes``; the driver's default is 16 MiB per batch).
         self.batch_bytes: int | None = None
 
@@ -195,15 +186,14 @@ class PostgresSource(StreamingSource):
             self.terminal(f"expected postgres:schema.table or postgres:table, got {ref!r}")
         return ".".join(quote_ident(p) for p in parts)
 
+    def relation(self) -> str:
+        return self.target().relation
+
     def target(self) -> PgTarget:
         if self._target is not None:
             return self._target
-        params = resolve_params(self.dataset)
+        params = self.connection_params(resolve_params(self.dataset))
         keywords: dict[str, str] = {}
-        conn_id = params.get("postgres_conn_id")
-        if conn_id:
-            from_conn = pg_params_from_connection(self._airflow_connection(str(conn_id)))
-            params = {**from_conn, **{k: v for k, v in params.items() if k.startswith("pg_")}}
         if params.get("pg_connection_string"):
             keywords.update(_parse_conninfo(str(params["pg_connection_string"])))
         for param, keyword in (
@@ -242,15 +232,6 @@ class PostgresSource(StreamingSource):
         self._label = f"{self.label_base} ({self._target.safe})"
         return self._target
 
-    def _airflow_connection(self, conn_id: str) -> Any:
-        from airflow.sdk import BaseHook
-        from airflow.sdk.exceptions import AirflowNotFoundException
-
-        try:
-            return BaseHook.get_connection(conn_id)
-        except AirflowNotFoundException as err:
-            self.terminal(f"Airflow connection {conn_id!r} not found", err)
-
     def _connect(self) -> Any:
         import adbc_driver_manager
         from adbc_driver_postgresql import dbapi
@@ -264,37 +245,23 @@ class PostgresSource(StreamingSource):
             if target.host is not None and tcp_reachable(target.host, target.port) is not None:
                 self.transient(f"cannot reach the PostgreSQL server: {err}", err)
             # Reachable but not accepting yet: shutting down / starting up (57P03), too many clients (53300).
-            if (getattr(err, "sqlstate", None) or "").startswith(_TRANSIENT_SQLSTATE_CLASSES):
-                self.transient(f"the PostgreSQL server is not accepting connections: {_first_line(err)}", err)
-            self.terminal(f"the PostgreSQL server refused the connection: {_first_line(err)}", err)
+            if self.is_transient(err) and _sqlstate(err) is not None:
+                self.transient(f"the PostgreSQL server is not accepting connections: {first_line(err)}", err)
+            self.terminal(f"the PostgreSQL server refused the connection: {first_line(err)}", err)
         return conn
 
-    def is_transient(self, err: BaseException) -> bool:
-        import adbc_driver_manager
-
-        sqlstate = getattr(err, "sqlstate", None) or ""
-        if sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
-            return True
-        if sqlstate.startswith(_TERMINAL_SQLSTATE_CLASSES):
-            return False
-        # No SQLSTATE: a broken socket or a server gone mid-stream (IO status) is transient.
-        return isinstance(err, adbc_driver_manager.OperationalError | OSError)
-
     def error_cause(self, err: BaseException) -> str:
-        return _first_line(err)
+        return first_line(err)
 
     # -- schema ------------------------------------------------------------------------------
 
-    def columns(self) -> list[PgColumn]:
-        return self.cached_columns(self._load_columns)
-
-    def _load_columns(self) -> list[PgColumn]:
+    def load_columns(self) -> list[Column]:
         target = self.target()
 
         def query(conn: Any) -> list[Any]:
             with conn.cursor() as cur:
                 cur.execute(_SCHEMA_SQL, (target.relation,))
-                return cur.fetchall()
+                return list(cur.fetchall())
 
         rows = self.catalog_query(self._connect(), query)
         if not rows:
@@ -303,10 +270,10 @@ class PostgresSource(StreamingSource):
 
     def _column(
         self, name: str, typname: str, typtype: str, typmod: int, elem: str | None, display: str
-    ) -> PgColumn:
+    ) -> Column:
         quoted = quote_ident(name)
         if typname in _NATIVE:
-            return PgColumn(name, _NATIVE[typname], quoted)
+            return Column(name, _NATIVE[typname], quoted, declared=display)
         if typname == "numeric":
             decimal = _numeric_type(typmod)
             if decimal is None:
@@ -316,32 +283,21 @@ class PostgresSource(StreamingSource):
             # Unconstrained NUMERIC is rounded by the server to the documented scale, so an
             # out-of-range value is the server's "numeric field overflow" (terminal), not a silent loss.
             select = quoted if typmod >= 0 else f"{quoted}::numeric(38,10) AS {quoted}"
-            return PgColumn(name, decimal, select)
+            return Column(name, decimal, select, declared=display)
         if typname == "money":
-            return PgColumn(name, pa.decimal128(38, 2), f"{quoted}::numeric(38,2) AS {quoted}")
+            return Column(
+                name, pa.decimal128(38, 2), f"{quoted}::numeric(38,2) AS {quoted}", declared=display
+            )
         if typname in _AS_TEXT or typtype == "e":
-            return PgColumn(name, pa.string(), f"{quoted}::text AS {quoted}")
+            return Column(name, pa.string(), f"{quoted}::text AS {quoted}", declared=display)
         if elem is not None and elem in _ARRAY_ELEMENTS:
-            return PgColumn(name, pa.list_(_NATIVE[elem]), quoted)
+            return Column(name, pa.list_(_NATIVE[elem]), quoted, declared=display)
         self.terminal(f"column {name!r} has type {display}, which is not supported")
-
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.arrow) for c in self.columns()])
 
     # -- scan --------------------------------------------------------------------------------
 
-    def build_query(self, request: ScanRequest, where_sql: str | None) -> str:
-        target = self.target()
-        by_name = {c.name: c for c in self.columns()}
-        wanted = self.check_columns(self.schema(None), request.columns)  # type: ignore[arg-type]
-        select = ", ".join(by_name[c].select for c in wanted)
-        return self.select_sql(select, target.relation, request, where_sql)
-
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
-        cols = self.columns()
-        wanted = self.check_columns(self.schema(con), request.columns)
-        schema = pa.schema([pa.field(c.name, c.arrow) for c in cols if c.name in wanted])
-        schema = pa.schema([schema.field(n) for n in wanted])
+        schema = pa.schema([pa.field(c.name, c.arrow) for c in self.wanted_columns(request)])
         tz = duckdb_timezone(con)
         where_sql = (
             transpile_where(request.where, "postgres", dataset=self.dataset.name) if request.where else None
@@ -367,24 +323,10 @@ class PostgresSource(StreamingSource):
                     "Dataset %s: PostgreSQL does not know TimeZone %s (%s); filter not pushed down",
                     self.dataset.name,
                     tz,
-                    _first_line(err),
+                    first_line(err),
                 )
                 where_sql = None
-            query = self.build_query(request, where_sql)
-            try:
-                cur.execute(query)
-            except Exception as err:
-                if where_sql is None or getattr(err, "sqlstate", None) not in _PUSHDOWN_RETRY_SQLSTATES:
-                    raise
-                log.warning(
-                    "Dataset %s: PostgreSQL rejected the pushed-down filter (%s); reading unfiltered",
-                    self.dataset.name,
-                    _first_line(err),
-                )
-                query = self.build_query(request, None)
-                cur.execute(query)
-            self.last_query = query
-            log.info("Dataset %s: reading %s with: %s", self.dataset.name, self.description, query)
+            self.execute_pushed(cur.execute, request, where_sql)
             driver_reader = cur.fetch_record_batch()
         except RefreshError:
             self.close()
@@ -393,10 +335,7 @@ class PostgresSource(StreamingSource):
             self.close()
             raise self.classify(err) from err
 
-        def batches() -> Iterator[pa.RecordBatch]:
-            yield from driver_reader
-
-        return SourceScan(reader=self.reader(schema, batches(), on_close=self.close))
+        return SourceScan(reader=self.reader(schema, iterate(driver_reader), on_close=self.close))
 
     def close(self) -> None:
         # ADBC refuses to close a connection with an open statement: cursor first.
@@ -408,8 +347,3 @@ class PostgresSource(StreamingSource):
             except Exception as err:  # a dropped connection can't be closed cleanly; nothing to release
                 log.debug("Dataset %s: closing the PostgreSQL connection: %s", self.dataset.name, err)
         self._cursor = self._conn = None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

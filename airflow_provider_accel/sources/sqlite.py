@@ -20,7 +20,6 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
@@ -29,14 +28,14 @@ import pyarrow as pa
 
 from airflow_provider_accel.sources._common import (
     DEFAULT_BATCH_ROWS,
-    StreamingSource,
     batches_from_rows,
     quote_ident,
     resolve_params,
     transpile_where,
     where_references,
 )
-from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
+from airflow_provider_accel.sources.base import ScanRequest, SourceScan
+from airflow_provider_accel.sources.database import Column, DatabaseSource, Dialect, plain
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,7 +44,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR = 5, 6, 10
+
+def primary_result_code(err: BaseException) -> int | None:
+    """SQLite's primary result code of a sqlite3 error (extended codes keep it in the low byte)."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+SQLITE = Dialect(
+    title="SQLite",
+    sqlglot="sqlite",
+    error_code=primary_result_code,
+    # SQLITE_ERROR: a generic SQL error (unknown function, syntax) in the transpiled filter.
+    pushdown_rejected=frozenset({1}),
+    transient=frozenset({5, 6, 10}),  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR
+)
 _DECIMAL = re.compile(r"^(?:DECIMAL|NUMERIC)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 _TEMPORAL_KINDS = {
     "date",
@@ -60,15 +73,6 @@ _TEMPORAL_KINDS = {
     "strftime",
     "timestampnanos",
 }
-
-
-@dataclass(frozen=True)
-class LiteColumn:
-    name: str
-    declared: str
-    arrow: pa.DataType
-    convert: Callable[[list[Any]], pa.Array]
-    temporal: bool = False
 
 
 def _parse_timestamp(value: Any, tz: bool) -> dt.datetime | None:
@@ -149,16 +153,21 @@ def _json(values: list[Any]) -> pa.Array:
     return pa.ExtensionArray.from_storage(pa.json_(), pa.array(values, type=pa.string()))
 
 
-def _strict(arrow: pa.DataType) -> Callable[[list[Any]], pa.Array]:
-    # pa.array with an explicit type refuses a str in an integer column instead of guessing.
-    return lambda values: pa.array(values, type=arrow)
-
-
 def _float(values: list[Any]) -> pa.Array:
     return pa.array([None if v is None else float(v) for v in values], type=pa.float64())
 
 
-def column_for(name: str, declared: str) -> LiteColumn | None:
+def _column(
+    name: str,
+    declared: str,
+    arrow: pa.DataType,
+    convert: Callable[[list[Any]], pa.Array],
+    temporal: bool = False,
+) -> Column:
+    return Column(name, arrow, quote_ident(name), convert, declared or None, temporal)
+
+
+def column_for(name: str, declared: str) -> Column | None:
     """The Arrow mapping of a declared SQLite type; ``None`` when there is no meaningful one."""
     decl = declared.strip().upper()
     base = decl.split("(")[0].strip()
@@ -166,7 +175,7 @@ def column_for(name: str, declared: str) -> LiteColumn | None:
         precision, scale = int(match.group(1)), int(match.group(2) or 0)
         if precision <= 38 and scale <= precision:
             arrow = pa.decimal128(precision, scale)
-            return LiteColumn(name, declared, arrow, _decimal(arrow))
+            return _column(name, declared, arrow, _decimal(arrow))
         return None
     named: dict[str, tuple[pa.DataType, Callable[[list[Any]], pa.Array], bool]] = {
         "BOOLEAN": (pa.bool_(), _bool, False),
@@ -183,39 +192,39 @@ def column_for(name: str, declared: str) -> LiteColumn | None:
     }
     if base in named:
         arrow, conv, temporal = named[base]
-        return LiteColumn(name, declared, arrow, conv, temporal)
+        return _column(name, declared, arrow, conv, temporal)
     # SQLite's affinity rules (https://www.sqlite.org/datatype3.html#determination_of_column_affinity).
     if "INT" in decl:
-        return LiteColumn(name, declared, pa.int64(), _strict(pa.int64()))
+        return _column(name, declared, pa.int64(), plain(pa.int64()))
     if any(k in decl for k in ("CHAR", "CLOB", "TEXT")):
-        return LiteColumn(name, declared, pa.string(), _strict(pa.string()))
+        return _column(name, declared, pa.string(), plain(pa.string()))
     if "BLOB" in decl:
-        return LiteColumn(name, declared, pa.binary(), _strict(pa.binary()))
+        return _column(name, declared, pa.binary(), plain(pa.binary()))
     if any(k in decl for k in ("REAL", "FLOA", "DOUB")):
-        return LiteColumn(name, declared, pa.float64(), _float)
+        return _column(name, declared, pa.float64(), _float)
     if decl in ("NUMERIC", "DECIMAL"):
         arrow = pa.decimal128(38, 10)
-        return LiteColumn(name, declared, arrow, _decimal(arrow))
+        return _column(name, declared, arrow, _decimal(arrow))
     return None
 
 
-class SqliteSource(StreamingSource):
+class SqliteSource(DatabaseSource):
     """A SQLite table opened read-only, streamed in typed batches with pushdown."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("sqlite:",)
-    capabilities: ClassVar[SourceCapabilities] = SourceCapabilities(
-        filter_pushdown=True, projection_pushdown=True
-    )
+    dialect = SQLITE
 
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
         self._conn: sqlite3.Connection | None = None
-        self.last_query: str | None = None
         self.batch_rows = DEFAULT_BATCH_ROWS
 
     @property
     def table(self) -> str:
         return self.dataset.from_.split(":", 1)[1].strip('"')
+
+    def relation(self) -> str:
+        return quote_ident(self.table)
 
     def _path(self) -> Path:
         params = resolve_params(self.dataset)
@@ -239,15 +248,7 @@ class SqliteSource(StreamingSource):
         conn.execute("PRAGMA busy_timeout = 5000")
         return conn
 
-    def is_transient(self, err: BaseException) -> bool:
-        code = getattr(err, "sqlite_errorcode", None)
-        # Extended codes keep the primary code in the low byte.
-        return code is not None and (code & 0xFF) in (_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_IOERR)
-
-    def columns(self) -> list[LiteColumn]:
-        return self.cached_columns(self._load_columns)
-
-    def _load_columns(self) -> list[LiteColumn]:
+    def load_columns(self) -> list[Column]:
         rows = self.catalog_query(
             self._connect(),
             lambda conn: conn.execute(f"PRAGMA table_info({quote_ident(self.table)})").fetchall(),
@@ -265,9 +266,6 @@ class SqliteSource(StreamingSource):
             columns.append(column)
         return columns
 
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.arrow) for c in self.columns()])
-
     def pushable_where(self, where: str) -> str | None:
         columns, kinds = where_references(where)
         temporal = {c.name for c in self.columns() if c.temporal}
@@ -276,41 +274,20 @@ class SqliteSource(StreamingSource):
             return None
         return transpile_where(where, "sqlite", dataset=self.dataset.name)
 
-    def build_query(self, request: ScanRequest, where_sql: str | None, wanted: list[str]) -> str:
-        select = ", ".join(quote_ident(c) for c in wanted)
-        return self.select_sql(select, quote_ident(self.table), request, where_sql)
-
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
-        cols = self.columns()
-        wanted = self.check_columns(self.schema(con), request.columns)
-        by_name = {c.name: c for c in cols}
-        chosen = [by_name[n] for n in wanted]
+        chosen = self.wanted_columns(request)
         schema = pa.schema([pa.field(c.name, c.arrow) for c in chosen])
         where_sql = self.pushable_where(request.where) if request.where else None
 
         self.close()
         conn = self._connect()
         self._conn = conn
-        query = self.build_query(request, where_sql, wanted)
         try:
-            try:
-                cursor = conn.execute(query)
-            except sqlite3.OperationalError as err:
-                if where_sql is None or (getattr(err, "sqlite_errorcode", 1) & 0xFF) != 1:  # SQLITE_ERROR
-                    raise
-                log.warning(
-                    "Dataset %s: SQLite rejected the pushed-down filter (%s); reading unfiltered",
-                    self.dataset.name,
-                    err,
-                )
-                query = self.build_query(request, None, wanted)
-                cursor = conn.execute(query)
+            cursor = self.execute_pushed(conn.execute, request, where_sql)
         except sqlite3.Error as err:
             self.close()
             raise self.classify(err) from err
-        self.last_query = query
-        log.info("Dataset %s: reading %s with: %s", self.dataset.name, self.description, query)
-        converters = [self._checked(c) for c in chosen]
+        converters = self.converters(chosen)
 
         def batches() -> Iterator[pa.RecordBatch]:
             yield from batches_from_rows(
@@ -318,19 +295,6 @@ class SqliteSource(StreamingSource):
             )
 
         return SourceScan(reader=self.reader(schema, batches(), on_close=self.close))
-
-    def _checked(self, column: LiteColumn) -> Callable[[list[Any]], pa.Array]:
-        def convert(values: list[Any]) -> pa.Array:
-            try:
-                return column.convert(values)
-            except (pa.ArrowException, ValueError, TypeError, OverflowError, decimal.InvalidOperation) as err:
-                self.terminal(
-                    f"column {column.name!r} (declared {column.declared}): a stored value does not fit "
-                    f"{column.arrow}: {err}",
-                    err,
-                )
-
-        return convert
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from airflow_provider_accel.spicepod.loader import load_spicepod, parse_spicepod
+from typing import Any
+
 from airflow_provider_accel.spicepod.model import (
     ON_DEMAND_MODES,
     Acceleration,
@@ -30,3 +31,13 @@ __all__ = [
     "load_spicepod",
     "parse_spicepod",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The loader (YAML, SQL validation) is imported on first use: the plugin reads the field
+    # declarations of this package at import and must stay light.
+    if name in ("load_spicepod", "parse_spicepod"):
+        from airflow_provider_accel.spicepod import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,6 +20,17 @@ class RefreshMode(StrEnum):
     CHANGES = "changes"
     CACHING = "caching"
     DISABLED = "disabled"
+    SNAPSHOT = "snapshot"  # Spice 2.x: reload from snapshots only (not served yet: the dataset errors)
+
+
+#: Modes that load once and then have nothing to re-fetch here, with why (DAG file log, status).
+INITIAL_LOAD_ONLY: dict[RefreshMode, str] = {
+    RefreshMode.CHANGES: "changes streams a source's change feed (CDC), which no source of this provider "
+    "offers",
+    RefreshMode.CACHING: "caching fills the acceleration from the queries Spice serves, and this provider "
+    "serves no queries",
+    RefreshMode.DISABLED: "refreshes are disabled",
+}
 
 
 #: Modes an on-demand refresh (API, DAG run conf, trigger form) may ask for.
@@ -179,6 +190,8 @@ class Spicepod:
     path: str | None = None
     #: Datasets that cannot be served (bad field, unsupported engine or connector, missing extra).
     dataset_errors: tuple[DatasetError, ...] = ()
+    #: What was accepted but is not acted on, or acted on differently from Spice (one line each).
+    notices: tuple[str, ...] = ()
     #: ``runtime.auth.api-key``: whether it is enabled, and its keys (placeholders unresolved).
     api_key_auth_enabled: bool = False
     api_keys: tuple[ApiKey, ...] = ()
@@ -191,6 +204,11 @@ class Spicepod:
     @property
     def accelerated_datasets(self) -> tuple[Dataset, ...]:
         return tuple(d for d in self.datasets if d.accelerated)
+
+    def dataset_error(self, name: str) -> DatasetError | None:
+        """Why the dataset called ``name`` (case-insensitive) cannot be served; ``None`` if it can."""
+        wanted = name.casefold()
+        return next((e for e in self.dataset_errors if e.name.casefold() == wanted), None)
 
 
 _DAG_ID_UNSAFE = re.compile(r"[^a-z0-9_]")

@@ -1,49 +1,70 @@
 """On-demand refresh overrides (Spice's ``RefreshOverrides``), validated once for every entry point.
 
 The REST API body, a DAG run's ``conf`` and the trigger form all go through :func:`parse_overrides`,
-so a request is judged by the same rules wherever it arrives.
+so a request is judged by the same rules wherever it arrives. Which fields exist, and how each is
+parsed, is declared with the field in :mod:`~airflow_provider_accel.spicepod.fields` (``on_demand=``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from airflow_provider_accel.exceptions import RefreshSqlError
-from airflow_provider_accel.spicepod.durations import DURATION_HELP, format_duration, parse_duration
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
-from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
+from airflow_provider_accel.spicepod import fields
+from airflow_provider_accel.spicepod.parsers import OverridesError
 
-OVERRIDE_FIELDS = ("refresh_sql", "refresh_mode", "refresh_jitter_max")
+#: The override fields, in declaration order.
+OVERRIDE_FIELDS: tuple[str, ...] = tuple(f.key for f in fields.on_demand_fields())
 
 #: Prefix of the Airflow Variable that holds a dataset's persisted refresh_sql (``PATCH`` route).
 REFRESH_SQL_VARIABLE_PREFIX = "accel_refresh_sql__"
 
+__all__ = [
+    "OVERRIDE_FIELDS",
+    "REFRESH_SQL_VARIABLE_PREFIX",
+    "OverridesError",
+    "RefreshOverrides",
+    "parse_overrides",
+    "refresh_sql_variable_key",
+]
 
-class OverridesError(ValueError):
-    """An override is invalid; the message says which field and what is allowed."""
 
-
-@dataclass(frozen=True)
 class RefreshOverrides:
-    """The options of one on-demand refresh run. ``None`` keeps the dataset's configured value."""
+    """The options of one on-demand refresh run, by field key. ``None`` keeps the dataset's value.
 
-    refresh_sql: str | None = None
-    refresh_mode: RefreshMode | None = None
-    refresh_jitter_max: timedelta | None = None
+    Read a field as an attribute (``overrides.refresh_mode``); every declared override field is one.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(OVERRIDE_FIELDS))
+        if unknown:
+            raise TypeError(f"Unknown override field(s) {', '.join(unknown)}")
+        self._values = {key: values.get(key) for key in OVERRIDE_FIELDS}
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return object.__getattribute__(self, "_values")[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RefreshOverrides) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._values.items()))
+
+    def __repr__(self) -> str:
+        return f"RefreshOverrides({', '.join(f'{k}={v!r}' for k, v in self._values.items())})"
 
     def to_conf(self) -> dict[str, Any]:
         """The DAG run ``conf`` carrying these overrides (only the fields that are set)."""
-        conf: dict[str, Any] = {}
-        if self.refresh_sql is not None:
-            conf["refresh_sql"] = self.refresh_sql
-        if self.refresh_mode is not None:
-            conf["refresh_mode"] = self.refresh_mode.value
-        if self.refresh_jitter_max is not None:
-            conf["refresh_jitter_max"] = format_duration(self.refresh_jitter_max)
-        return conf
+        return {
+            field.key: fields.on_demand(field).to_conf(self._values[field.key])
+            for field in fields.on_demand_fields()
+            if self._values[field.key] is not None
+        }
 
 
 def refresh_sql_variable_key(dataset_name: str) -> str:
@@ -70,47 +91,9 @@ def parse_overrides(body: Any, dataset_name: str, *, allow_unknown_fields: bool 
             raise OverridesError(
                 f"Unknown field(s) {', '.join(unknown)}; allowed fields are {', '.join(OVERRIDE_FIELDS)}."
             )
-
-    sql = body.get("refresh_sql")
-    if sql is not None:
-        if not isinstance(sql, str):
-            raise OverridesError(f"refresh_sql must be a string or null; got {type(sql).__name__}.")
-        if not sql.strip():
-            sql = None  # an empty text box in the trigger form means "no override"
-        else:
-            try:
-                validate_refresh_sql(sql, dataset_name)
-            except RefreshSqlError as err:
-                raise OverridesError(str(err)) from err
-
-    mode_value = body.get("refresh_mode")
-    mode: RefreshMode | None = None
-    if mode_value is not None:
-        allowed = ", ".join(m.value for m in ON_DEMAND_MODES)
-        if not isinstance(mode_value, str):
-            raise OverridesError(f"refresh_mode must be one of {allowed} or null; got {mode_value!r}.")
-        try:
-            mode = RefreshMode(mode_value)
-        except ValueError:
-            raise OverridesError(
-                f"refresh_mode {mode_value!r} is not a refresh mode; use one of {allowed}."
-            ) from None
-        if mode not in ON_DEMAND_MODES:
-            raise OverridesError(
-                f"refresh_mode {mode.value!r} cannot be refreshed on demand; use one of {allowed}."
-            )
-
-    jitter_value = body.get("refresh_jitter_max")
-    jitter: timedelta | None = None
-    if jitter_value is not None:
-        if not isinstance(jitter_value, str):
-            raise OverridesError(
-                f"refresh_jitter_max must be {DURATION_HELP}, or null; got {type(jitter_value).__name__}."
-            )
-        if jitter_value.strip():
-            try:
-                jitter = parse_duration(jitter_value)
-            except ValueError as err:
-                raise OverridesError(f"refresh_jitter_max: {err}.") from None
-
-    return RefreshOverrides(refresh_sql=sql, refresh_mode=mode, refresh_jitter_max=jitter)
+    values: dict[str, Any] = {}
+    for field in fields.on_demand_fields():
+        value = body.get(field.key)
+        if value is not None:
+            values[field.key] = fields.on_demand(field).parse(value, field.key, dataset_name)
+    return RefreshOverrides(**values)

@@ -45,6 +45,7 @@ __all__ = [
     "RefreshFilter",
     "quote_identifier",
     "validate_refresh_sql",
+    "validate_retention_sql",
 ]
 
 #: Longest refresh_sql accepted, in characters. A filter is a few hundred characters; 64 KiB leaves
@@ -406,7 +407,10 @@ def _serialize(sql: str) -> dict[str, Any]:
 class _Validator:
     """One validation: carries the dataset name and collects column references."""
 
-    def __init__(self, sql: str, dataset_name: str, source_columns: Sequence[str] | None) -> None:
+    def __init__(
+        self, sql: str, dataset_name: str, source_columns: Sequence[str] | None, label: str = "refresh_sql"
+    ) -> None:
+        self.label = label
         self.sql = sql
         self.dataset = dataset_name
         self.dataset_folded = _fold(dataset_name)
@@ -418,8 +422,9 @@ class _Validator:
     # -- errors ---------------------------------------------------------------------------
 
     def error(self, reason: str) -> RefreshSqlError:
+        excerpt = _excerpt(self.sql)
         return RefreshSqlError(
-            f"Invalid refresh_sql for dataset '{self.dataset}': {reason} (refresh_sql: {_excerpt(self.sql)})"
+            f"Invalid {self.label} for dataset '{self.dataset}': {reason} ({self.label}: {excerpt})"
         )
 
     def shape_error(self, what: str) -> RefreshSqlError:
@@ -910,3 +915,50 @@ def validate_refresh_sql(
     if not isinstance(dataset_name, str) or not dataset_name:
         raise RefreshSqlError("Invalid refresh_sql: the dataset name must be a non-empty string")
     return _Validator(sql, dataset_name, source_columns).run()
+
+
+#: ``DELETE FROM <table> WHERE <condition>`` and nothing else (no alias, USING or RETURNING): the
+#: statement kind is checked by DuckDB's parser first, this only splits table from condition.
+_DELETE_SHAPE = re.compile(
+    r"^\s*DELETE\s+FROM\s+(?P<table>\"(?:[^\"]|\"\")+\"|[^\s;()\"]+)\s+WHERE\s+(?P<condition>.+?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def validate_retention_sql(sql: str, dataset_name: str) -> RefreshFilter:
+    """Validate ``sql`` as the ``retention_sql`` of ``dataset_name``: ``DELETE FROM <dataset> WHERE ...``.
+
+    The condition obeys the refresh_sql rules (it is validated as ``SELECT * FROM <dataset> WHERE
+    <condition>``, so it can only read the dataset's own columns); :attr:`RefreshFilter.where` is the
+    rendered condition, the rows the retention deletes.
+    """
+    import duckdb
+
+    def error(reason: str) -> RefreshSqlError:
+        return RefreshSqlError(
+            f"Invalid retention_sql for dataset '{dataset_name}': {reason} (retention_sql: {_excerpt(sql)})"
+        )
+
+    if not isinstance(sql, str):
+        raise error(f"expected a string, got {type(sql).__name__}")
+    if len(sql) > MAX_REFRESH_SQL_LENGTH or "\x00" in sql:
+        raise error(f"the SQL is over {MAX_REFRESH_SQL_LENGTH} characters or contains a NUL character")
+    try:
+        statements = _parser().extract_statements(sql)
+    except duckdb.Error as exc:
+        raise error(f"the retention SQL could not be parsed: {_clip(str(exc))}") from None
+    expected = f"Expected DELETE FROM {dataset_name} WHERE <condition>"
+    if len(statements) != 1:
+        raise error(f"Expected a single SQL statement for the retention SQL, found {len(statements)}")
+    kind = statements[0].type.name
+    if kind != "DELETE":
+        raise error(f"only a DELETE statement is allowed, found a {kind} statement. {expected}")
+    match = _DELETE_SHAPE.match(sql)
+    if match is None:
+        raise error(f"{expected}, with no alias, USING or RETURNING")
+    table = match["table"]
+    written = table[1:-1].replace('""', '"') if table.startswith('"') else table
+    if _fold(written) != _fold(dataset_name):
+        raise error(f"the DELETE target must be the dataset {dataset_name}, found {written!r}. {expected}")
+    condition_query = f"SELECT * FROM {match['table']} WHERE {match['condition']}\n"
+    return _Validator(condition_query, dataset_name, None, label="retention_sql").run()

@@ -47,9 +47,14 @@ class TestDagIds:
         assert dag_id_for(name) == dag_id
 
     def test_dag_id_collision_is_an_error(self) -> None:
-        """Two datasets mapping to the same dag_id are rejected, naming both."""
+        """Two datasets mapping to the same dag_id: strict refuses, naming both; else the second errors."""
+        pod = _spicepod([_dataset("a-b"), _dataset("a_b")])
         with pytest.raises(SpicepodError, match=r"a-b.*a_b|a_b.*a-b"):
-            build_dags(parse_spicepod(_spicepod([_dataset("a-b"), _dataset("a_b")])))
+            build_dags(parse_spicepod(pod, strict=True))
+        lenient = parse_spicepod(pod, strict=False)
+        assert sorted(build_dags(lenient)) == ["accelerate_a_b"]
+        [error] = lenient.dataset_errors
+        assert error.name == "a_b" and "a-b" in error.reason
 
 
 class TestDagShape:
@@ -115,32 +120,60 @@ class TestDagShape:
 
 
 class TestDagFile:
-    def test_invalid_spicepod_is_an_import_error_naming_the_problem(
+    BAD_DATASET = textwrap.dedent(
+        """
+        version: v1
+        kind: Spicepod
+        name: bad
+        datasets:
+          - from: file:/x.parquet
+            name: trips
+            acceleration:
+              refresh_check_interval: 10x
+          - from: file:/y.parquet
+            name: zones
+            acceleration: {enabled: true}
+        """
+    )
+
+    def test_strict_spicepod_makes_a_bad_dataset_an_import_error(
         self, airflow_db: Path, accel_dag_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
-        """The DAG file raises on an invalid spicepod, so Airflow shows an import error, not an empty list."""
+        """With [accel] strict_spicepod the DAG file raises on a bad dataset: an import error naming it."""
         from airflow.dag_processing.dagbag import DagBag
 
         bad = tmp_path / "spicepod.yaml"
-        bad.write_text(
-            textwrap.dedent(
-                """
-                version: v1
-                kind: Spicepod
-                name: bad
-                datasets:
-                  - from: file:/x.parquet
-                    name: trips
-                    acceleration:
-                      refresh_check_interval: 10x
-                """
-            )
-        )
+        bad.write_text(self.BAD_DATASET)
         monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(bad))
+        monkeypatch.setenv("AIRFLOW__ACCEL__STRICT_SPICEPOD", "true")
         bag = DagBag(dag_folder=accel_dag_file.parent)
         assert not bag.dags
         [error] = bag.import_errors.values()
         assert "trips" in error and "refresh_check_interval" in error
+
+    def test_bad_dataset_gets_no_dag_and_is_logged(
+        self,
+        airflow_db: Path,
+        accel_dag_file: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """By default a bad dataset gets no DAG and a warning with its reason; the others get theirs."""
+        import logging
+
+        from airflow.dag_processing.dagbag import DagBag
+
+        bad = tmp_path / "spicepod.yaml"
+        bad.write_text(self.BAD_DATASET)
+        monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(bad))
+        monkeypatch.setenv("AIRFLOW__ACCEL__STRICT_SPICEPOD", "false")
+        with caplog.at_level(logging.WARNING, logger="airflow_provider_accel.dags.factory"):
+            bag = DagBag(dag_folder=accel_dag_file.parent)
+        assert not bag.import_errors
+        assert sorted(bag.dag_ids) == ["accelerate_zones"]
+        [warning] = [r.getMessage() for r in caplog.records if "trips" in r.getMessage()]
+        assert "gets no DAG" in warning and "refresh_check_interval" in warning
 
     def test_valid_spicepod_parses_into_dags(
         self, airflow_db: Path, accel_dag_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

@@ -17,6 +17,7 @@ from airflow_provider_accel.exceptions import TerminalRefreshError
 from airflow_provider_accel.sources import source_for
 from airflow_provider_accel.sources.airflow_sql import AirflowSqlSource, parse_from
 from airflow_provider_accel.sources.base import ScanRequest
+from airflow_provider_accel.sources.database import Column
 from airflow_provider_accel.sources.mysql import MySQLSource
 from airflow_provider_accel.sources.postgres import PostgresSource
 
@@ -92,6 +93,17 @@ class TestGenericHook:
             "binary",
         ]
 
+    def test_nan_and_infinity_decimals_do_not_break_inference(self) -> None:
+        """NaN/Infinity decimals (exponent n/F) do not break scale inference; loading one is terminal."""
+        src = AirflowSqlSource(dataset("airflow:x/t", {}))
+        values = [decimal.Decimal("NaN"), decimal.Decimal("-Infinity"), decimal.Decimal("1.25"), None]
+        schema = src._infer([("amount",)], [(v,) for v in values])
+        assert str(schema.field("amount").type) == "decimal128(38, 2)"
+        convert = src.checked(Column("amount", schema.field("amount").type, '"amount"'))
+        assert convert([decimal.Decimal("1.25"), None]).to_pylist() == [decimal.Decimal("1.25"), None]
+        with pytest.raises(TerminalRefreshError, match="'amount'"):
+            convert([decimal.Decimal("NaN")])
+
 
 class TestDelegation:
     def test_postgres_connection_uses_adbc_source(
@@ -105,7 +117,7 @@ class TestDelegation:
         src = source_for(dataset(f"airflow:accel_test_pg2/{pg_schema}.t", {}))
         con = duckdb.connect()
         load(src.scan(ScanRequest(where='"id" <= 5'), con), con)
-        assert isinstance(src, AirflowSqlSource) and isinstance(src.delegate(), PostgresSource)
+        assert isinstance(src, PostgresSource)
         assert src.rows_streamed == 5
         assert src.description.startswith("airflow:accel_test_pg2/")
         with pytest.raises(TerminalRefreshError, match="airflow:accel_test_pg2"):
@@ -130,5 +142,5 @@ class TestDelegation:
         src = source_for(dataset("airflow:accel_test_my2/t", {}))
         con = duckdb.connect()
         load(src.scan(ScanRequest(where='"id" > 1'), con), con)
-        assert isinstance(src, AirflowSqlSource) and isinstance(src.delegate(), MySQLSource)
+        assert isinstance(src, MySQLSource)
         assert src.rows_streamed == 2

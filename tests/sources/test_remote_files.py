@@ -120,6 +120,30 @@ class TestObjectStore:
         load(src.scan(ScanRequest(), con), con)
         assert con.execute("SELECT count(*) FROM t").fetchall() == [(100,)]
 
+    def test_hive_partitioned_prefix_and_spark_markers(self, s3: dict[str, Any]) -> None:
+        """An S3 prefix of year=/ folders gains partition columns; _temporary/ and .crc keys are skipped."""
+        import boto3
+
+        client = boto3.client(
+            "s3", endpoint_url=s3["s3_endpoint"], aws_access_key_id="k", aws_secret_access_key="s",
+            region_name="us-east-1",
+        )  # fmt: skip
+        for year, ids in ((2023, [1, 2]), (2024, [3])):
+            buf = io.BytesIO()
+            pq.write_table(pa.table({"id": ids}), buf)
+            key = f"hive/year={year}/part-0.parquet"
+            client.put_object(Bucket="accel-test", Key=key, Body=buf.getvalue())
+        client.put_object(Bucket="accel-test", Key="hive/year=2024/.part-0.parquet.crc", Body=b"x")
+        client.put_object(Bucket="accel-test", Key="hive/_temporary/0/part-9.parquet", Body=b"half")
+        params = {**s3, "file_format": "parquet", "hive_partitioning_enabled": "true"}
+        src = source_for(dataset("s3://accel-test/hive/", params))
+        con = duckdb.connect()
+        src.prepare(con)
+        assert src.schema(con).names == ["id", "year"]
+        load(src.scan(ScanRequest(), con), con, where='"year" = 2024')
+        assert con.execute("SELECT id, year FROM t").fetchall() == [(3, 2024)]
+        src.close()
+
     def test_missing_bucket_or_prefix_is_terminal(self, s3: dict[str, Any]) -> None:
         """No such bucket or prefix: terminal, naming the source."""
         for from_ in ("s3://no-such-bucket/x/", "s3://accel-test/nothing/"):

@@ -35,11 +35,27 @@ def make_dataset(acceleration: Any = None, **fields: Any) -> dict[str, Any]:
 
 
 def parse_dataset(acceleration: Any = None, **fields: Any) -> Spicepod:
-    return parse_spicepod(make_pod(make_dataset(acceleration, **fields)))
+    """Parse one taxi_trips dataset strictly: a dataset that cannot be served raises."""
+    return parse_spicepod(make_pod(make_dataset(acceleration, **fields)), strict=True)
 
 
 def reject(data: dict[str, Any]) -> SpicepodError:
-    """The SpicepodError that parsing ``data`` raises (fails the test if it parses)."""
+    """The SpicepodError that strict parsing of ``data`` raises (fails the test if it parses).
+
+    It also checks per-dataset isolation: parsed non-strictly, the same error is either the whole
+    pod's (raised the same way) or one dataset's, listed in ``dataset_errors`` with that reason.
+    """
     with pytest.raises(SpicepodError) as info:
-        parse_spicepod(data)
-    return info.value
+        parse_spicepod(data, strict=True)
+    err = info.value
+    try:
+        pod = parse_spicepod(data, strict=False)
+    except SpicepodError as pod_error:
+        assert str(pod_error) == str(err)
+    else:
+        assert str(err) in [e.reason for e in pod.dataset_errors]
+        errored = next(e for e in pod.dataset_errors if e.reason == str(err))
+        assert errored.field == err.field
+        # Every dataset of the pod is either served or listed with its reason, never both or neither.
+        assert len(pod.datasets) + len(pod.dataset_errors) == len(data.get("datasets") or [])
+    return err

@@ -18,16 +18,29 @@ from airflow_provider_accel.spicepod import (
     RefreshMode,
     Spicepod,
     TimeFormat,
+    fields,
     load_spicepod,
     parse_spicepod,
 )
-from airflow_provider_accel.spicepod.loader import (
-    _ACCELERATION_IGNORED,
-    _DATASET_IGNORED,
-    _TOP_LEVEL_IGNORED,
-)
+from airflow_provider_accel.spicepod.fields import Use
 
 from ._builders import make_dataset, make_pod, parse_dataset, reject
+
+_TOP_LEVEL_IGNORED = [f.key for f in fields.TOP_LEVEL if f.use is Use.IGNORED]
+#: A valid value for each ignored key that validates its value (any value for the others).
+_IGNORED_SAMPLES: dict[str, Any] = {
+    "access": "read_write",
+    "mode": "read",
+    "write_mode": "write_back",
+    "storage_profile": "nvme",
+    "snapshots": "enabled",
+    "snapshots_compaction": "enabled",
+    "snapshots_creation_policy": "on_change",
+    "snapshots_reset_expiry_on_load": "disabled",
+}
+_DATASET_IGNORED = [f.key for f in fields.DATASET if f.use is Use.IGNORED]
+_ACCELERATION_IGNORED = [f.key for f in fields.ACCELERATION if f.use is Use.IGNORED]
+
 
 EXAMPLES = Path(__file__).parent / "examples"
 # CI checks the repository out with shared/ beside it; on a laptop it may be absent.
@@ -420,13 +433,6 @@ INVALID: list[tuple[str, Any, dict[str, Any], str, str]] = [
         "drop, upsert",
     ),
     (
-        "conflict-dedup",
-        {"primary_key": "id", "on_conflict": {"id": "upsert_dedup"}},
-        {},
-        "acceleration.on_conflict.id",
-        "drop, upsert",
-    ),
-    (
         "conflict-null",
         {"primary_key": "id", "on_conflict": {"id": None}},
         {},
@@ -632,13 +638,17 @@ class TestUnknownKeys:
 
     @pytest.mark.parametrize("key", sorted(_DATASET_IGNORED))
     def test_spice_dataset_keys_ignored(self, key: str) -> None:
-        """Dataset keys real Spice spicepods have are accepted."""
-        assert parse_spicepod(make_pod(make_dataset(**{key: "x"}))).datasets[0].name == "taxi_trips"
+        """Dataset keys real Spice spicepods have are accepted, with a notice naming the key."""
+        pod = parse_dataset(**{key: _IGNORED_SAMPLES.get(key, "x")})
+        assert pod.datasets[0].name == "taxi_trips"
+        assert any(f"{key} is ignored" in notice for notice in pod.notices)
 
     @pytest.mark.parametrize("key", sorted(_ACCELERATION_IGNORED))
     def test_spice_acceleration_keys_ignored(self, key: str) -> None:
-        """Acceleration keys real Spice spicepods have are accepted."""
-        assert parse_dataset({key: "x"}).datasets[0].accelerated
+        """Acceleration keys real Spice spicepods have are accepted, with a notice naming the key."""
+        pod = parse_dataset({key: _IGNORED_SAMPLES.get(key, "x")})
+        assert pod.datasets[0].accelerated
+        assert any(f"acceleration.{key} is ignored" in notice for notice in pod.notices)
 
     def test_realistic_spice_extras(self) -> None:
         """A spicepod using several Spice-only features side by side still loads."""
@@ -659,12 +669,18 @@ class TestUnknownKeys:
         )
         assert parse_spicepod(data).datasets[0].accelerated
 
-    def test_unknown_top_level_key(self) -> None:
-        """An unknown top-level key is an error naming it and listing the allowed keys."""
-        err = reject(make_pod(dataset=[]))
-        assert (err.dataset, err.field) == (None, "dataset")
-        assert "Did you mean 'datasets'?" in str(err)
-        assert "runtime" in str(err)
+    @pytest.mark.parametrize("key", ["definitions", "defaults", "common_config", "x-anchors"])
+    def test_unknown_top_level_key_ignored_with_notice(self, key: str) -> None:
+        """Spice ignores unknown top-level keys: the pod loads, a notice names the key, no false hint."""
+        pod = parse_spicepod(make_pod(**{key: {"a": 1}}), strict=True)
+        assert [d.name for d in pod.datasets] == ["taxi_trips"]
+        [notice] = [n for n in pod.notices if repr(key) in n]
+        assert "ignored" in notice and "Did you mean" not in notice
+
+    def test_near_miss_of_datasets_hints(self) -> None:
+        """A top-level `dataset:` (a typo) is ignored as in Spice, and the notice suggests datasets."""
+        pod = parse_spicepod(make_pod(dataset=[]), strict=True)
+        assert any("'dataset'" in n and "Did you mean 'datasets'?" in n for n in pod.notices)
 
     def test_unknown_dataset_key(self) -> None:
         """A misspelt dataset key is an error naming dataset, key, a suggestion and the allowed keys."""
@@ -681,13 +697,12 @@ class TestUnknownKeys:
         assert (err.dataset, err.field) == ("taxi_trips", "acceleration.refresh_interval")
         assert "refresh_check_interval" in str(err) and "primary_key" in str(err)
 
-    def test_retention_sql_warns(self, caplog: pytest.LogCaptureFixture) -> None:
-        """retention_sql is accepted but logs that it is not applied (it would change which rows remain)."""
-        with caplog.at_level(logging.WARNING, logger="airflow_provider_accel.spicepod.loader"):
-            parse_dataset({"retention_sql": "DELETE FROM taxi_trips WHERE fare < 0"})
-        assert any(
-            "retention_sql" in r.getMessage() and "not applied" in r.getMessage() for r in caplog.records
-        )
+    def test_notices_are_logged_lazily(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Every notice is logged by the loader, lazy-formatted, naming the key."""
+        with caplog.at_level(logging.INFO, logger="airflow_provider_accel.spicepod.loader"):
+            parse_dataset({"on_zero_results": "use_source"})
+        [record] = [r for r in caplog.records if "on_zero_results" in r.getMessage()]
+        assert record.args and "%s" in str(record.msg)
 
 
 class TestUniqueness:
@@ -784,10 +799,7 @@ class TestLoadSpicepod:
             "datasets:\n  - from: file:x.parquet\n    name: t\n"
             "    acceleration:\n      <<: *accel\n      refresh_check_interval: 5m\n"
         )
-        with pytest.raises(SpicepodError, match="x-defaults"):
-            load_spicepod(path)  # an unknown top-level key is still an unknown key
-        path.write_text(path.read_text().replace("x-defaults: &accel", "metadata: &accel"))
-        acc = load_spicepod(path).datasets[0].acceleration
+        acc = load_spicepod(path).datasets[0].acceleration  # an unknown top-level key is ignored
         assert acc.refresh_check_interval == timedelta(minutes=5)
 
     def test_yaml_tags_refused(self, tmp_path: Path) -> None:
@@ -812,14 +824,14 @@ class TestLoadSpicepod:
             load_spicepod(path)
 
     def test_validation_error_notes_file(self, tmp_path: Path) -> None:
-        """A validation error from a file keeps its message and gains a note with the file path."""
+        """A strict validation error from a file keeps its message and gains a note with the file path."""
         path = tmp_path / "spicepod.yaml"
         path.write_text(
             "version: v1\nkind: Spicepod\nname: x\ndatasets:\n"
             "  - from: file:x.parquet\n    name: t\n    acceleration:\n      refresh_check_interval: 10x\n"
         )
         with pytest.raises(SpicepodError) as info:
-            load_spicepod(path)
+            load_spicepod(path, strict=True)
         assert str(info.value).startswith("Dataset t: acceleration.refresh_check_interval '10x'")
         assert any(str(path) in note for note in info.value.__notes__)
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_provider_accel.config import spicepod_path
@@ -21,44 +19,28 @@ class SpicepodUnavailable(RuntimeError):
     """The spicepod cannot be read or is invalid; the API answers 500 and logs why."""
 
 
-@dataclass
-class _Cached:
-    key: tuple[str, int, int]
-    spicepod: Spicepod
-
-
-_cache: _Cached | None = None
-_cache_lock = threading.Lock()
+_registered: Spicepod | None = None  # the parse whose datasets have trigger-form checkers
 
 
 def current_spicepod() -> Spicepod:
-    """The spicepod at ``[accel] spicepod_path``, parsed again only when the file changed.
+    """The spicepod at ``[accel] spicepod_path``, from the shared store (parsed again only when changed).
 
     The DAG file reads the same file, so a dataset added to it is known here at once, and its DAG
     after the dag-processor's next parse (the window where the API answers 503).
     """
-    global _cache
-    path = spicepod_path()
-    try:
-        stat = path.stat()
-    except OSError as err:
-        raise SpicepodUnavailable(f"Cannot read the spicepod {path}: {err}") from err
-    key = (str(path), stat.st_mtime_ns, stat.st_size)
-    with _cache_lock:
-        if _cache is not None and _cache.key == key:
-            return _cache.spicepod
-        from airflow_provider_accel.exceptions import SpicepodError
-        from airflow_provider_accel.spicepod.loader import load_spicepod
+    global _registered
+    from airflow_provider_accel.exceptions import SpicepodError
+    from airflow_provider_accel.spicepod.store import current_spicepod as stored_spicepod
 
-        try:
-            spicepod = load_spicepod(path)
-        except (SpicepodError, OSError) as err:
-            raise SpicepodUnavailable(f"The spicepod {path} is invalid: {err}") from err
-        _cache = _Cached(key=key, spicepod=spicepod)
+    try:
+        spicepod = stored_spicepod(spicepod_path())
+    except (SpicepodError, OSError) as err:
+        raise SpicepodUnavailable(f"The spicepod {spicepod_path()} is invalid or unreadable: {err}") from err
+    if spicepod is not _registered:
         # A dataset added since the plugin was loaded gets its trigger-form check now.
         param_formats.register(d.name for d in spicepod.datasets)
-        log.info("Loaded spicepod %s (%d datasets)", path, len(spicepod.datasets))
-        return spicepod
+        _registered = spicepod
+    return spicepod
 
 
 def find_dataset(name: str) -> Dataset:

@@ -7,47 +7,50 @@ so that the 400 messages are the same here, in a DAG run conf and in the trigger
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from airflow_provider_accel.spicepod.model import RefreshMode
+from airflow_provider_accel.spicepod import fields
 
-REFRESH_OVERRIDES_EXAMPLE = {
-    "refresh_sql": "SELECT * FROM taxi_trips WHERE tip_amount > 10.0",
-    "refresh_mode": "full",
-    "refresh_jitter_max": "10s",
+#: An example body, from the declared examples of the on-demand fields.
+REFRESH_OVERRIDES_EXAMPLE: dict[str, Any] = {
+    field.key: fields.on_demand(field).example for field in fields.on_demand_fields()
 }
 
 RefreshState = Literal["queued", "running", "success", "failed"]
 DatasetStatus = Literal["Initializing", "Ready", "Refreshing", "Error", "Disabled"]
 
 
-class RefreshOverrides(BaseModel):
-    """[`RefreshOverrides`] specifies the configurable options for a individual run of a refresh task."""
+def _refresh_overrides_model() -> type[BaseModel]:
+    """Spice's ``RefreshOverrides``, one optional property per on-demand field of the declarations."""
+    declared = fields.on_demand_fields()
+    properties: dict[str, Any] = {
+        field.key: (
+            fields.on_demand(field).api_type | None,
+            Field(
+                default=None,
+                description=fields.on_demand(field).api_help,
+                examples=[fields.on_demand(field).example],
+            ),
+        )
+        for field in declared
+    }
+    model: type[BaseModel] = create_model(
+        "RefreshOverrides",
+        __config__=ConfigDict(
+            title="RefreshOverrides",
+            extra="forbid",
+            json_schema_extra={"example": REFRESH_OVERRIDES_EXAMPLE},
+        ),
+        __doc__="[`RefreshOverrides`] specifies the configurable options for a individual run of a refresh "
+        "task.",
+        **properties,
+    )
+    return model
 
-    model_config = ConfigDict(
-        title="RefreshOverrides",
-        extra="forbid",
-        json_schema_extra={"example": REFRESH_OVERRIDES_EXAMPLE},
-    )
 
-    refresh_sql: str | None = Field(
-        default=None,
-        description="The SQL statement used for this refresh. Defaults to the `refresh_sql` specified in "
-        "the spicepod, if any.",
-    )
-    refresh_mode: RefreshMode | None = Field(
-        default=None,
-        description="The refresh mode to use for this refresh. Defaults to the `refresh_mode` specified "
-        "in the spicepod, or `full`. Only `full` and `append` can be refreshed on demand.",
-    )
-    refresh_jitter_max: str | None = Field(
-        default=None,
-        description="The maximum amount of jitter to add to the refresh. Defaults to the "
-        "`refresh_jitter_max` specified in the spicepod, or 10% of the `refresh_check_interval`.",
-        examples=["10s"],
-    )
+RefreshOverrides = _refresh_overrides_model()
 
 
 class MessageResponse(BaseModel):
@@ -82,7 +85,9 @@ class RefreshStatusResponse(MessageResponse):
     dag_run_id: str
     state: RefreshState
     run_type: str | None = None
-    conf: dict | None = Field(default=None, description="The overrides of this run (its DAG run conf).")
+    conf: dict[str, Any] | None = Field(
+        default=None, description="The overrides of this run (its DAG run conf)."
+    )
     queued_at: str | None = None
     start_date: str | None = None
     end_date: str | None = None
