@@ -39,6 +39,16 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "accel_duckdb",
             }
         ],
+        "asset-uris": [
+            {
+                "schemes": ["accel"],
+                "handler": "airflow_provider_accel.operators.assets.sanitize_uri",
+                "factory": "airflow_provider_accel.operators.assets.create_asset",
+                "to_openlineage_converter": (
+                    "airflow_provider_accel.operators.lineage.convert_asset_to_openlineage"
+                ),
+            }
+        ],
         "plugins": [
             {"name": "accel", "plugin-class": "airflow_provider_accel.plugin.AccelerationPlugin"},
         ],

@@ -254,20 +254,49 @@ class AccelerationRefreshOperator(_DatasetOperator):
             ", on demand" if request.on_demand else "",
             dataset.from_,
         )
+        from airflow_provider_accel.operators import metrics
+        from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
+
+        self._lineage_request = (dataset, request.refresh_sql)
         try:
-            result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
+            with discard_staging_on_termination(dataset_file(dataset, hook.data_dir)):  # a cancel leaves none
+                result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
         except RefreshError as err:
+            metrics.emit_refresh_error(dataset.name)
             context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
             raise
         except SpicepodError as err:  # e.g. an unsupported from: — a configuration error, not retried
+            metrics.emit_refresh_error(dataset.name)
             context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
             raise AirflowFailException(str(err)) from err
+        self._lineage_result = result
+        metrics.emit_refresh_success(result)
         self.log.info("%s", result.message)
         summary = result.summary()
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = cast("dict[str, Any]", summary)
         return summary
+
+    # -- OpenLineage (the provider's listener calls these; see operators/lineage.py) -------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Source in, accelerated table out, with schema, row count, size, SQL and watermark."""
+        from airflow_provider_accel.operators.lineage import lineage_on_complete
+
+        result = getattr(self, "_lineage_result", None)
+        if result is None:  # skipped (nothing to re-fetch): no data moved
+            return None
+        return lineage_on_complete(self._lineage_request[0], result, self.data_dir)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """What the failed refresh read and meant to write; the listener adds the error."""
+        from airflow_provider_accel.operators.lineage import lineage_on_failure
+
+        requested = getattr(self, "_lineage_request", None)
+        if requested is None:
+            return None
+        return lineage_on_failure(requested[0], requested[1], self.data_dir)
 
 
 class AccelerationRetentionOperator(_DatasetOperator):

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from airflow_provider_accel import __version__
 from airflow_provider_accel.plugin.api.errors import install_error_handlers
+from airflow_provider_accel.plugin.api.operations import router as operations_router
 from airflow_provider_accel.plugin.api.routes import router
 from airflow_provider_accel.plugin.api.schemas import RefreshOverrides, RefreshSqlBody
 
@@ -66,5 +67,6 @@ def create_app() -> FastAPI:
     app.state.dag_bag = create_dag_bag()
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(operations_router)
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     return app

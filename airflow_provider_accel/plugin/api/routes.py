@@ -16,7 +16,7 @@ from airflow.utils.session import create_session
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from airflow_provider_accel.plugin.api import service
+from airflow_provider_accel.plugin.api import operations, service
 from airflow_provider_accel.plugin.api.auth import (
     RUN,
     authenticated_caller,
@@ -146,6 +146,9 @@ def post_dataset_refresh(
         overrides = parse_overrides(_json_body(raw_body), dataset.name)
     except OverridesError as err:
         raise ApiError(400, str(err)) from None
+    operations.replace_active_refreshes(
+        dataset, user, request.app.state.dag_bag
+    )  # on_demand_refresh: replace
     result = service.trigger_refresh(
         dataset=dataset,
         conf=overrides.to_conf(),

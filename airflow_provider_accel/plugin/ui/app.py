@@ -22,6 +22,11 @@ def create_app() -> FastAPI:
     def datasets_page_slash() -> RedirectResponse:
         return RedirectResponse("../datasets")
 
+    @app.get("/dataset", include_in_schema=False)
+    def dataset_page() -> FileResponse:
+        # One dataset (?name=...): configuration, freshness, refresh chart, schema and preview.
+        return FileResponse(STATIC / "dataset.html", headers={"Cache-Control": "no-cache"})
+
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> FileResponse:
         return FileResponse(STATIC / "icon.svg", media_type="image/svg+xml")
