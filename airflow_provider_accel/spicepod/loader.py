@@ -39,6 +39,7 @@ from airflow_provider_accel.spicepod.model import (
     TimeFormat,
     dag_id_for,
 )
+from airflow_provider_accel.spicepod.snapshots import ACCELERATION_SNAPSHOT_KEYS, apply_snapshot_settings
 
 if TYPE_CHECKING:
     import os
@@ -51,13 +52,12 @@ _E = TypeVar("_E", bound=StrEnum)
 #: releases write by default (its dataset schema is the same for the part read here).
 SUPPORTED_VERSIONS: tuple[str, ...] = ("v1beta1", "v1", "v2")
 
-_TOP_LEVEL_USED = frozenset({"version", "kind", "name", "datasets"})
+_TOP_LEVEL_USED = frozenset({"version", "kind", "name", "datasets", "snapshots"})
 #: Top-level sections of Spice's ``SpicepodDefinition`` that this provider has no use for.
 _TOP_LEVEL_IGNORED = frozenset(
     {
         "runtime",
         "management",
-        "snapshots",
         "extensions",
         "secrets",
         "metadata",
@@ -99,28 +99,31 @@ _DATASET_IGNORED = frozenset(
     }
 )
 
-_ACCELERATION_USED = frozenset(
-    {
-        "enabled",
-        "engine",
-        "mode",
-        "refresh_mode",
-        "refresh_check_interval",
-        "refresh_cron",
-        "refresh_sql",
-        "refresh_data_window",
-        "refresh_append_overlap",
-        "refresh_retry_enabled",
-        "refresh_retry_max_attempts",
-        "refresh_jitter_enabled",
-        "refresh_jitter_max",
-        "retention_check_enabled",
-        "retention_period",
-        "retention_check_interval",
-        "primary_key",
-        "on_conflict",
-        "params",
-    }
+_ACCELERATION_USED = (
+    frozenset(
+        {
+            "enabled",
+            "engine",
+            "mode",
+            "refresh_mode",
+            "refresh_check_interval",
+            "refresh_cron",
+            "refresh_sql",
+            "refresh_data_window",
+            "refresh_append_overlap",
+            "refresh_retry_enabled",
+            "refresh_retry_max_attempts",
+            "refresh_jitter_enabled",
+            "refresh_jitter_max",
+            "retention_check_enabled",
+            "retention_period",
+            "retention_check_interval",
+            "primary_key",
+            "on_conflict",
+            "params",
+        }
+    )
+    | ACCELERATION_SNAPSHOT_KEYS
 )
 #: Acceleration keys of Spice's ``Acceleration`` that this provider does not act on.
 _ACCELERATION_IGNORED = frozenset(
@@ -132,11 +135,6 @@ _ACCELERATION_IGNORED = frozenset(
         "indexes",
         "metrics",
         "partition_by",
-        "snapshots",
-        "snapshots_trigger",
-        "snapshots_trigger_threshold",
-        "snapshots_compaction",
-        "snapshots_creation_policy",
     }
 )
 #: Ignored keys whose absence of effect a user would not expect: they get a logged notice.
@@ -250,7 +248,8 @@ def parse_spicepod(data: Any, *, path: str | None = None) -> Spicepod:
         )
     datasets = tuple(_parse_dataset(raw, index) for index, raw in enumerate(raw_datasets))
     _check_unique(datasets)
-    return Spicepod(name=name, version=version, kind=kind, datasets=datasets, path=path)
+    spicepod = Spicepod(name=name, version=version, kind=kind, datasets=datasets, path=path)
+    return apply_snapshot_settings(data, spicepod)
 
 
 # --------------------------------------------------------------------------------------------------
