@@ -54,7 +54,7 @@ def _load_spicepod_cached(path: str, mtime_ns: int) -> Spicepod:
     return load_spicepod(path)
 
 
-def current_spicepod(path: str | os.PathLike | None = None) -> Spicepod:
+def current_spicepod(path: str | os.PathLike[str] | None = None) -> Spicepod:
     """The spicepod at ``path`` (default ``[accel] spicepod_path``), re-read when the file changes."""
     resolved = Path(path) if path else config.spicepod_path()
     try:

@@ -63,7 +63,8 @@ def inspect(path: Path, dataset: str) -> FileFacts:
         table = next((t for t in tables if t.casefold() == dataset.casefold()), None)
         if table is None:
             raise TerminalRefreshError(
-                f"Dataset {dataset}: {path.name} has no table {dataset} (tables: {', '.join(tables) or 'none'}).",
+                f"Dataset {dataset}: {path.name} has no table {dataset} "
+                f"(tables: {', '.join(tables) or 'none'}).",
                 dataset=dataset,
             )
         quoted = quote_identifier(table)
@@ -119,7 +120,7 @@ def copy_live(live: Path, dataset: str, lock_timeout: float) -> Path:
 
 
 def compact(source: Path, dataset: str) -> Path:
-    """``snapshots_compaction``: a rewritten copy of ``source`` without its free blocks (COPY FROM DATABASE)."""
+    """``snapshots_compaction``: a rewritten copy of ``source`` without free blocks (COPY FROM DATABASE)."""
     target = staging_file(source)
     con = duckdb.connect()
     try:

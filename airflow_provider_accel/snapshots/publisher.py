@@ -70,7 +70,7 @@ def publish(
     now: dt.datetime | None = None,
     store: SnapshotStore | None = None,
 ) -> PublishOutcome:
-    """Publish ``live`` as the dataset's newest snapshot; raises on failure (see :func:`publish_after_refresh`)."""
+    """Publish ``live`` as the dataset's newest snapshot; raises on failure."""
     settings = snapshot_settings(dataset)
     assert settings.store is not None
     started = time.monotonic()
@@ -81,7 +81,8 @@ def publish(
     pointer = read_pointer(store, dataset.name) or Pointer(dataset=dataset.name)
     if pointer.writer and pointer.writer != me:
         raise TerminalRefreshError(
-            f"Dataset {dataset.name}: snapshots at {store.location} are published by {pointer.writer}, not by "
+            f"Dataset {dataset.name}: snapshots at {store.location} are published by "
+            f"{pointer.writer}, not by "
             f"this deployment ({me}); one writer per dataset. Set acceleration.snapshots to bootstrap_only "
             "here, or, to move the writer, set [accel] snapshot_writer_id to the old writer's id.",
             dataset=dataset.name,
@@ -112,7 +113,8 @@ def publish(
                 "skipped",
                 current.id,
                 location=store.url(current.key),
-                reason="snapshots_creation_policy on_change: the data did not change since the current snapshot",
+                reason="snapshots_creation_policy on_change: the data did not change since the current "
+                "snapshot",
             )
         upload_path = files.compact(copy, dataset.name) if settings.compaction else copy
         with removing(upload_path):
@@ -122,8 +124,10 @@ def publish(
         if stored_hex != local_hex or stored_size != size:
             store.delete(key)
             raise TransientRefreshError(
-                f"Dataset {dataset.name}: the uploaded snapshot {store.url(key)} does not read back as written "
-                f"(sha256 {stored_hex[:12]}.., {stored_size} bytes; expected {local_hex[:12]}.., {size} bytes); "
+                f"Dataset {dataset.name}: the uploaded snapshot {store.url(key)} does not read back "
+                "as written "
+                f"(sha256 {stored_hex[:12]}.., {stored_size} bytes; "
+                f"expected {local_hex[:12]}.., {size} bytes); "
                 "the pointer was not moved and the upload is retried at the next refresh.",
                 dataset=dataset.name,
             )
@@ -132,7 +136,8 @@ def publish(
     if latest.generation != pointer.generation:
         store.delete(key)
         raise TransientRefreshError(
-            f"Dataset {dataset.name}: the snapshot pointer moved while this snapshot was uploaded (generation "
+            f"Dataset {dataset.name}: the snapshot pointer moved while this snapshot was "
+            f"uploaded (generation "
             f"{pointer.generation} -> {latest.generation}: a rollback or another writer); this snapshot was "
             "discarded and the next refresh publishes again.",
             dataset=dataset.name,
@@ -174,7 +179,7 @@ def publish(
 def _retain(
     entries: list[SnapshotEntry], current: int, now: dt.datetime
 ) -> tuple[list[SnapshotEntry], list[SnapshotEntry]]:
-    """The snapshots kept (newest ``[accel] snapshot_retention_count``, younger than the age limit) and dropped."""
+    """The snapshots kept (the newest ``[accel] snapshot_retention_count``, not too old), and dropped."""
     keep_count = files.retention_count()
     max_days = files.retention_days()
     newest_first = sorted(entries, key=lambda e: e.id, reverse=True)

@@ -40,7 +40,8 @@ def follow(dataset: Dataset, live: Path, *, lock_timeout: float) -> dict[str, An
     entry = pointer.current_entry if pointer is not None else None
     if pointer is None or entry is None:
         raise TransientRefreshError(
-            f"Dataset {dataset.name}: no snapshot is published at {store.location} yet; the replica waits for "
+            f"Dataset {dataset.name}: no snapshot is published at {store.location} yet; "
+            "the replica waits for "
             "the writer's first refresh and checks again at its next run.",
             dataset=dataset.name,
         )

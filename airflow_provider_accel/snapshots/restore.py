@@ -49,7 +49,7 @@ class RestoreOutcome:
 
 
 def schema_refusal(dataset: Dataset, old: list[list[str]], new: list[list[str]]) -> str | None:
-    """Why a snapshot with columns ``new`` may not replace local data with columns ``old`` (``None``: it may)."""
+    """Why a snapshot with columns ``new`` may not replace local columns ``old``; ``None``: it may."""
     if old == new or dataset.on_schema_change in _SCHEMA_CHANGE_ALLOWED:
         return None
     if dataset.on_schema_change is OnSchemaChange.APPEND_NEW_COLUMNS and new[: len(old)] == old:
@@ -89,7 +89,8 @@ def install(
         digest, size = store.download(entry.key, staging)
         if digest != entry.hex_digest or size != entry.size_bytes:
             raise TerminalRefreshError(
-                f"Dataset {dataset.name}: snapshot {entry.id} ({store.url(entry.key)}) is refused: its checksum "
+                f"Dataset {dataset.name}: snapshot {entry.id} ({store.url(entry.key)}) is refused: "
+                f"its checksum "
                 f"is sha256:{digest[:16]}.. ({size} bytes), the pointer says {entry.checksum[:23]}.. "
                 f"({entry.size_bytes} bytes). The object is corrupt or was replaced; the local data is kept. "
                 "Roll back to another snapshot, or let the writer publish a new one.",

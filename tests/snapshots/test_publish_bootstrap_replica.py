@@ -113,7 +113,7 @@ def test_corrupt_local_file_is_replaced_by_the_snapshot(where: dict) -> None:
     ("behavior", "outcome"), [("warn", "failed"), ("retry", "raises"), ("fallback", "restored")]
 )
 def test_bootstrap_on_failure_behavior(where: dict, behavior: str, outcome: str) -> None:
-    """warn refreshes from the source, retry fails the run as transient, fallback restores an older snapshot."""
+    """warn refreshes from the source, retry fails the run as transient, fallback restores an older one."""
     writer = dataset_of(spicepod_dict(where["src"], where["location"]))
     write_drop(where["src"], "d1", range(0, 10))
     refresh(writer, where["a"])
@@ -141,7 +141,7 @@ def test_bootstrap_on_failure_behavior(where: dict, behavior: str, outcome: str)
 
 
 def test_replica_follows_and_skips_unchanged_pointer(where: dict) -> None:
-    """A refresh_mode snapshot replica takes each new snapshot and does nothing while the pointer is unchanged."""
+    """A refresh_mode snapshot replica takes each new snapshot, and does nothing while the pointer stays."""
     writer = dataset_of(spicepod_dict(where["src"], where["location"]))
     replica = dataset_of(spicepod_dict(where["src"], where["location"], mode="snapshot", snapshots=None))
     live = where["b"] / "trips.duckdb"
@@ -213,7 +213,7 @@ def test_replica_refuses_schema_change_unless_allowed(
 
 
 def test_second_writer_is_refused_and_pointer_kept(where: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    """One writer per dataset: another deployment's publish is refused and the pointer stays on A's snapshot."""
+    """One writer per dataset: another deployment's publish is refused; the pointer stays on A's snapshot."""
     dataset = dataset_of(spicepod_dict(where["src"], where["location"]))
     write_drop(where["src"], "d1", range(0, 10))
     monkeypatch.setenv("AIRFLOW__ACCEL__SNAPSHOT_WRITER_ID", "host-a")
