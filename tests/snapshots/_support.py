@@ -94,6 +94,6 @@ def refresh(dataset: Dataset, data_dir: Path, mode: str | None = None) -> dict[s
     return {"result": result, "bootstrap": boot, "publish": published, "path": path}
 
 
-def count(path: Path, where: str = "true") -> int:
+def count(path: Path, where: str = "true", table: str = "trips") -> int:
     with duckdb.connect(str(path), read_only=True) as con:
-        return int(con.execute(f"SELECT count(*) FROM trips WHERE {where}").fetchall()[0][0])
+        return int(con.execute(f'SELECT count(*) FROM "{table}" WHERE {where}').fetchall()[0][0])
