@@ -1,4 +1,4 @@
-"""A moto S3 server for the snapshot tests (its own process, as tests/sources/test_remote_files.py runs it)."""
+"""A moto S3 server for the snapshot tests, in its own process (as tests/sources/test_remote_files.py does)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,11 @@ class MotoS3:
 
         name = f"snaps-{uuid.uuid4().hex[:8]}"
         boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1"
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+            region_name="us-east-1",
         ).create_bucket(Bucket=name)
         return name
 

@@ -83,8 +83,10 @@ def hosts(tmp_path: Path, s3: Any) -> dict[str, Any]:
     return {"a": homes["host-a"], "b": homes["host-b"], "src": src, "s3": s3, "bucket": bucket}
 
 
-def test_two_hosts_bootstrap_append_replica_and_rollback(hosts: dict[str, Any], api: Any, monkeypatch: Any) -> None:
-    """B bootstraps and appends only new rows, B's replica follows A three times and a rollback; counts match."""
+def test_two_hosts_bootstrap_append_replica_and_rollback(
+    hosts: dict[str, Any], api: Any, monkeypatch: Any
+) -> None:
+    """B bootstraps, appends only new rows; B's replica follows A three times and a rollback; counts match."""
     a, b, src = hosts["a"], hosts["b"], hosts["src"]
     oracle = 0
 
@@ -115,11 +117,15 @@ def test_two_hosts_bootstrap_append_replica_and_rollback(hosts: dict[str, Any], 
 
     # Roll fares back to its first snapshot through the API (the api-server reads host A's spicepod).
     monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(a / "spicepod.yaml"))
-    listing = api.client.get("/v1/datasets/fares/acceleration/snapshots", headers=api.headers("viewer")).json()
+    listing = api.client.get(
+        "/v1/datasets/fares/acceleration/snapshots", headers=api.headers("viewer")
+    ).json()
     assert [s["rows"] for s in listing] == [oracle, oracle - 30, oracle - 60, 200]  # A's four publishes
     first_id = min(s["id"] for s in listing)
     moved = api.client.post(
-        "/v1/datasets/fares/acceleration/snapshots/current", json={"snapshot_id": first_id}, headers=api.headers("admin")
+        "/v1/datasets/fares/acceleration/snapshots/current",
+        json={"snapshot_id": first_id},
+        headers=api.headers("admin"),
     )
     assert moved.status_code == 200, moved.text
     (replica,) = _run(b, "accelerate_fares")

@@ -43,7 +43,12 @@ for dag_id in sys.argv[2:]:
     with create_session() as session:
         ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id, task_id="refresh").one()
         row = session.scalar(
-            XComModel.get_many(run_id=run.run_id, key="return_value", task_ids="refresh", dag_ids=dag_id, limit=1)
+            XComModel.get_many(
+                run_id=run.run_id, key="return_value", task_ids="refresh", dag_ids=dag_id, limit=1
+            )
         )
         summary = None if row is None else XComModel.deserialize_value(row)
-    print("RESULT " + json.dumps({"dag_id": dag_id, "state": str(run.state), "task": str(ti.state), "summary": summary}))
+    print(
+        "RESULT "
+        + json.dumps({"dag_id": dag_id, "state": str(run.state), "task": str(ti.state), "summary": summary})
+    )
