@@ -1,4 +1,4 @@
-"""A moto S3 server for the snapshot tests, in its own process (as tests/sources/test_remote_files.py does)."""
+"""A moto S3 server for the snapshot tests, in its own process as in tests/sources/test_remote_files.py."""
 
 from __future__ import annotations
 
