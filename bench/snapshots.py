@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -52,6 +53,7 @@ def run(rows: int, repeat: int, work: Path) -> dict[str, Any]:
     refresh_s, publish_s, bootstrap_s = [], [], []
     for attempt in range(repeat):
         root = work / f"run-{attempt}"
+        shutil.rmtree(root, ignore_errors=True)  # every run starts with no store and no local files
         pod = {
             "version": "v1",
             "kind": "Spicepod",
