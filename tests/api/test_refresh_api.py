@@ -578,9 +578,9 @@ def test_openapi_document_matches_the_contract(api):
     mode_types = props["refresh_mode"]["anyOf"]
     assert {"type": "null"} in mode_types
     ref = next(t["$ref"] for t in mode_types if "$ref" in t).rsplit("/", 1)[-1]
-    assert schemas[ref]["enum"] == ["full", "append", "changes", "caching", "disabled"] or set(
+    assert schemas[ref]["enum"] == ["full", "append", "changes", "caching", "disabled", "snapshot"] or set(
         schemas[ref]["enum"]
-    ) == {"disabled", "full", "append", "changes", "caching"}
+    ) == {"disabled", "full", "append", "changes", "caching", "snapshot"}
 
     operation = doc["paths"]["/v1/datasets/{name}/acceleration/refresh"]["post"]
     assert operation["operationId"] == "post_dataset_refresh"
