@@ -7,7 +7,7 @@ so that the 400 messages are the same here, in a DAG run conf and in the trigger
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -93,7 +93,7 @@ class RefreshStatusResponse(MessageResponse):
     watermark: str | int | float | None = Field(default=None, description="Append watermark after the run.")
     total_rows: int | None = Field(default=None, description="Rows in the accelerated table after the run.")
     error: str | None = Field(default=None, description="Why the refresh failed (failed runs only).")
-    snapshot: dict | None = Field(default=None, description="Snapshot bootstrap and publish outcome, if any.")
+    snapshot: dict[str, Any] | None = Field(default=None, description="Snapshot bootstrap and publish.")
 
 
 class RunRef(BaseModel):
