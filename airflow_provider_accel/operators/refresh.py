@@ -17,6 +17,7 @@ from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from airflow_provider_accel import snapshots
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
@@ -165,7 +166,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
 
         mode_text = overrides.refresh_mode.value if overrides.refresh_mode else self.refresh_mode
         mode = RefreshMode(mode_text) if mode_text else acceleration.refresh_mode
-        if mode not in ON_DEMAND_MODES and on_demand:
+        if mode not in ON_DEMAND_MODES and on_demand and mode is not RefreshMode.SNAPSHOT:
             raise AirflowFailException(
                 f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed on demand; "
                 "use full or append."
@@ -235,6 +236,15 @@ class AccelerationRefreshOperator(_DatasetOperator):
         acceleration = dataset.acceleration
         assert acceleration is not None
         hook = self.get_hook()
+        path = dataset_file(dataset, hook.data_dir)
+        if acceleration.refresh_mode is RefreshMode.SNAPSHOT:  # a read replica: never queries the source
+            try:
+                return self._finish(
+                    context, snapshots.follow_snapshots(dataset, path, lock_timeout=hook.lock_timeout)
+                )
+            except RefreshError as err:
+                context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
+                raise
         if request.mode not in ON_DEMAND_MODES:
             if dataset_file(dataset, hook.data_dir).exists():
                 raise AirflowSkipException(
@@ -259,7 +269,8 @@ class AccelerationRefreshOperator(_DatasetOperator):
 
         self._lineage_request = (dataset, request.refresh_sql)
         try:
-            with discard_staging_on_termination(dataset_file(dataset, hook.data_dir)):  # a cancel leaves none
+            with discard_staging_on_termination(path):  # a cancel leaves no staging file
+                bootstrapped = snapshots.before_refresh(dataset, path, lock_timeout=hook.lock_timeout)
                 result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
         except RefreshError as err:
             metrics.emit_refresh_error(dataset.name)
@@ -273,6 +284,15 @@ class AccelerationRefreshOperator(_DatasetOperator):
         metrics.emit_refresh_success(result)
         self.log.info("%s", result.message)
         summary = result.summary()
+        run_id = getattr(context.get("dag_run"), "run_id", None)
+        published = snapshots.after_refresh(
+            dataset, path, lock_timeout=hook.lock_timeout, watermark=result.watermark, dag_run_id=run_id
+        )
+        if bootstrapped is not None or published is not None:
+            summary["snapshot"] = {"bootstrap": bootstrapped, "publish": published}
+        return self._finish(context, summary)
+
+    def _finish(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = cast("dict[str, Any]", summary)

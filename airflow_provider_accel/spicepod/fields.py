@@ -139,15 +139,6 @@ def _append_needs_time_column(ctx: p.FieldContext) -> None:
         )
 
 
-def _snapshot_not_served(ctx: p.FieldContext) -> None:
-    if ctx.parsed.get("refresh_mode") is RefreshMode.SNAPSHOT:
-        raise ctx.fail(
-            "refresh_mode",
-            "acceleration.refresh_mode snapshot is not served yet: it reloads the acceleration from "
-            "snapshots, which this provider does not read yet. Use refresh_mode full or append.",
-        )
-
-
 def _window_needs_time_column(ctx: p.FieldContext) -> None:
     if ctx.parsed.get("refresh_data_window") is not None and ctx.dataset_values.get("time_column") is None:
         raise ctx.fail(
@@ -277,7 +268,7 @@ DUCKDB_PARAMS = Section(
 # The acceleration block
 # --------------------------------------------------------------------------------------------------
 
-_SNAPSHOTS = "snapshots are not created or read by this provider"
+_SNAPSHOTS = "the snapshot is restored as Spice restores it; its expiry is not reset"
 
 ACCELERATION = Section(
     "acceleration",
@@ -306,7 +297,7 @@ ACCELERATION = Section(
             "refresh_mode",
             parse=p.enum(RefreshMode),
             default=RefreshMode.FULL,
-            rules=(_append_needs_time_column, _snapshot_not_served),
+            rules=(_append_needs_time_column,),
             on_demand=OnDemand(
                 parse=p.override_enum(RefreshMode, ON_DEMAND_MODES),
                 to_conf=p.conf_enum,
@@ -387,13 +378,12 @@ ACCELERATION = Section(
         ignored(
             "maintained_aggregates", "aggregates are not maintained by this provider", since=SpiceVersion.V2
         ),
-        ignored(
-            "snapshots", _SNAPSHOTS, parse=p.choice("disabled", "enabled", "bootstrap_only", "create_only")
-        ),
-        ignored("snapshots_trigger", _SNAPSHOTS),
-        ignored("snapshots_trigger_threshold", _SNAPSHOTS),
-        ignored("snapshots_compaction", _SNAPSHOTS, parse=p.enabled_disabled),
-        ignored("snapshots_creation_policy", _SNAPSHOTS, parse=p.choice("always", "on_change")),
+        # Read and validated by spicepod.snapshots (apply_snapshot_settings), with the top-level block.
+        SpiceField("snapshots"),
+        SpiceField("snapshots_trigger"),
+        SpiceField("snapshots_trigger_threshold"),
+        SpiceField("snapshots_compaction"),
+        SpiceField("snapshots_creation_policy"),
         ignored(
             "snapshots_reset_expiry_on_load",
             _SNAPSHOTS,
@@ -479,7 +469,7 @@ TOP_LEVEL = Section(
         ignored("secrets", "${secrets:...} resolve through Airflow's secrets backends here"),
         ignored("extensions", _NOT_SERVED),
         ignored("management", _NOT_SERVED),
-        ignored("snapshots", _SNAPSHOTS),
+        SpiceField("snapshots"),  # read by spicepod.snapshots
         ignored("catalogs", _NOT_SERVED),
         ignored("views", _NOT_SERVED),
         ignored("models", _NOT_SERVED),

@@ -45,6 +45,7 @@ from airflow_provider_accel.spicepod.model import (
 )
 from airflow_provider_accel.spicepod.parsers import FieldContext, resolve_ref
 from airflow_provider_accel.spicepod.runtime import parse_runtime_auth
+from airflow_provider_accel.spicepod.snapshots import apply_snapshot_settings
 
 if TYPE_CHECKING:
     import os
@@ -198,7 +199,7 @@ def parse_spicepod(
     for notice in notices:
         log.info("%s", notice)
     api_key_auth_enabled, api_keys = parse_runtime_auth(data)
-    return Spicepod(
+    spicepod = Spicepod(
         name=name,
         version=version,
         kind=kind,
@@ -209,6 +210,7 @@ def parse_spicepod(
         api_key_auth_enabled=api_key_auth_enabled,
         api_keys=api_keys,
     )
+    return apply_snapshot_settings(data, spicepod)
 
 
 def _top_level_notices(data: Mapping[Any, Any], notices: list[str]) -> None:

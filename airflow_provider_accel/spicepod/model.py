@@ -11,7 +11,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow_provider_accel.spicepod.snapshots import DatasetSnapshots, SnapshotsConfig
 
 
 class RefreshMode(StrEnum):
@@ -20,7 +23,7 @@ class RefreshMode(StrEnum):
     CHANGES = "changes"
     CACHING = "caching"
     DISABLED = "disabled"
-    SNAPSHOT = "snapshot"  # Spice 2.x: reload from snapshots only (not served yet: the dataset errors)
+    SNAPSHOT = "snapshot"  # a read replica: follows the published acceleration snapshots
 
 
 #: Modes that load once and then have nothing to re-fetch here, with why (DAG file log, status).
@@ -107,6 +110,7 @@ class Acceleration:
     on_conflict: dict[str, OnConflict] = field(default_factory=dict)
     indexes: dict[str, IndexKind] = field(default_factory=dict)  # column or "(a, b)" -> kind
     params: dict[str, Any] = field(default_factory=dict)
+    snapshots: DatasetSnapshots | None = None  # the snapshots* keys, set by spicepod.snapshots
 
     @property
     def duckdb_file(self) -> str | None:
@@ -195,6 +199,8 @@ class Spicepod:
     #: ``runtime.auth.api-key``: whether it is enabled, and its keys (placeholders unresolved).
     api_key_auth_enabled: bool = False
     api_keys: tuple[ApiKey, ...] = ()
+    #: The top-level ``snapshots:`` block (set by :mod:`~airflow_provider_accel.spicepod.snapshots`).
+    snapshots: SnapshotsConfig | None = None
 
     def dataset(self, name: str) -> Dataset | None:
         """The dataset called ``name``, matched case-insensitively as Spice does; ``None`` if absent."""

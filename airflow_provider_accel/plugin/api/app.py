@@ -13,6 +13,7 @@ from airflow_provider_accel.plugin.api.errors import install_error_handlers
 from airflow_provider_accel.plugin.api.operations import router as operations_router
 from airflow_provider_accel.plugin.api.routes import router
 from airflow_provider_accel.plugin.api.schemas import RefreshOverrides, RefreshSqlBody
+from airflow_provider_accel.plugin.api.snapshots import router as snapshots_router
 
 #: Request bodies are parsed by the shared validator, so FastAPI does not see these models: they are
 #: added to the OpenAPI components by hand, referenced from the routes' ``openapi_extra``.
@@ -68,5 +69,6 @@ def create_app() -> FastAPI:
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(operations_router)
+    app.include_router(snapshots_router)
     app.openapi = lambda: _openapi_document(app)  # type: ignore[method-assign]
     return app

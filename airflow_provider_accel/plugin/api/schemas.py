@@ -98,6 +98,7 @@ class RefreshStatusResponse(MessageResponse):
     watermark: str | int | float | None = Field(default=None, description="Append watermark after the run.")
     total_rows: int | None = Field(default=None, description="Rows in the accelerated table after the run.")
     error: str | None = Field(default=None, description="Why the refresh failed (failed runs only).")
+    snapshot: dict[str, Any] | None = Field(default=None, description="Snapshot bootstrap and publish.")
 
 
 class RunRef(BaseModel):

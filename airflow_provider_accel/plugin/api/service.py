@@ -239,7 +239,7 @@ def refresh_status(session: Session, dataset: Dataset, run_id: str) -> dict[str,
     }
     summary = _xcom(session, dag_id, run_id, "return_value")
     if isinstance(summary, dict):
-        for field in ("mode", "rows", "bytes", "duration_ms", "watermark", "total_rows"):
+        for field in ("mode", "rows", "bytes", "duration_ms", "watermark", "total_rows", "snapshot"):
             result[field] = summary.get(field)
     if state == DagRunState.FAILED:
         error = _xcom(session, dag_id, run_id, ERROR_XCOM_KEY)
