@@ -200,7 +200,7 @@ def lineage_on_failure(
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any) -> OpenLineageDataset:
     """``accel://datasets/<name>`` as the OpenLineage dataset of its accelerated table."""
-    from airflow_provider_accel.operators.refresh import current_spicepod
+    from airflow_provider_accel.spicepod.store import current_spicepod
 
     name = urlsplit(asset.uri).path.strip("/")
     try:

@@ -11,7 +11,7 @@ import datetime as dt
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
@@ -295,7 +295,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
     def _finish(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = cast("dict[str, Any]", summary)
+                context["outlet_events"][outlet].extra = summary
         return summary
 
     # -- OpenLineage (the provider's listener calls these; see operators/lineage.py) -------------

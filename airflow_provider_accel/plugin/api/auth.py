@@ -107,10 +107,8 @@ def _resolve(key: ApiKey, source: str) -> ResolvedApiKey | None:
     if not value:
         log.warning("An empty API key of %s is ignored (it would let any empty header in).", source)
         return None
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # pragma: no cover - older SDKs
-        from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
+    from airflow.sdk.log import mask_secret  # Airflow >= 3.3, the provider's floor
+
     mask_secret(value)
     return ResolvedApiKey(key_id=key_id_of(value), access=key.access, value=value.encode())
 
