@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import DAG, Param
 
+from airflow_provider_accel.accelerator.modes import ON_DEMAND_MODES
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.operators.refresh import (
     AccelerationRefreshOperator,
@@ -24,7 +25,7 @@ from airflow_provider_accel.operators.retry import retries_for
 from airflow_provider_accel.plugin import param_formats
 from airflow_provider_accel.plugin.param_formats import DURATION_FORMAT, refresh_sql_format
 from airflow_provider_accel.spicepod.durations import format_duration
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, dag_id_for
+from airflow_provider_accel.spicepod.model import dag_id_for
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset, Spicepod

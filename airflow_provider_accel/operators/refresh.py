@@ -22,11 +22,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_accel import config
 from airflow_provider_accel.accelerator.layout import dataset_file
+from airflow_provider_accel.accelerator.modes import RefreshMode, rules_for
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
 from airflow_provider_accel.spicepod.loader import load_spicepod
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
 from airflow_provider_accel.spicepod.overrides import (
     OverridesError,
     parse_overrides,
@@ -54,7 +54,7 @@ def _load_spicepod_cached(path: str, mtime_ns: int) -> Spicepod:
     return load_spicepod(path)
 
 
-def current_spicepod(path: str | os.PathLike | None = None) -> Spicepod:
+def current_spicepod(path: str | os.PathLike[str] | None = None) -> Spicepod:
     """The spicepod at ``path`` (default ``[accel] spicepod_path``), re-read when the file changes."""
     resolved = Path(path) if path else config.spicepod_path()
     try:
@@ -185,7 +185,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
 
         mode_text = overrides.refresh_mode.value if overrides.refresh_mode else self.refresh_mode
         mode = RefreshMode(mode_text) if mode_text else acceleration.refresh_mode
-        if mode not in ON_DEMAND_MODES and on_demand:
+        if on_demand and not rules_for(mode).on_demand:
             raise AirflowFailException(
                 f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed on demand; "
                 "use full or append."
@@ -255,7 +255,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
         acceleration = dataset.acceleration
         assert acceleration is not None
         hook = self.get_hook()
-        if request.mode not in ON_DEMAND_MODES:
+        if not rules_for(request.mode).refetches:
             if dataset_file(dataset, hook.data_dir).exists():
                 raise AirflowSkipException(
                     f"Dataset {dataset.name}: refresh_mode {request.mode.value} has nothing to re-fetch; "
@@ -286,7 +286,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
         summary = result.summary()
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = summary
+                context["outlet_events"][outlet].extra = dict(summary)  # type: ignore[arg-type]
         return summary
 
 

@@ -13,17 +13,8 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-
-class RefreshMode(StrEnum):
-    FULL = "full"
-    APPEND = "append"
-    CHANGES = "changes"
-    CACHING = "caching"
-    DISABLED = "disabled"
-
-
-#: Modes an on-demand refresh (API, DAG run conf, trigger form) may ask for.
-ON_DEMAND_MODES: tuple[RefreshMode, ...] = (RefreshMode.FULL, RefreshMode.APPEND)
+from airflow_provider_accel.accelerator.modes import ON_DEMAND_MODES as ON_DEMAND_MODES  # re-exported
+from airflow_provider_accel.accelerator.modes import RefreshMode
 
 
 class TimeFormat(StrEnum):

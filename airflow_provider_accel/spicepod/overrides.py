@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_accel.accelerator.modes import ON_DEMAND_MODES, RefreshMode
 from airflow_provider_accel.exceptions import RefreshSqlError
 from airflow_provider_accel.spicepod.durations import DURATION_HELP, format_duration, parse_duration
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
 from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
 
 OVERRIDE_FIELDS = ("refresh_sql", "refresh_mode", "refresh_jitter_max")
