@@ -23,19 +23,19 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
-import pyarrow as pa
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
+from airflow_provider_accel.accelerator.committers import CommitOutcome, StagedRefresh, committer_for
+from airflow_provider_accel.accelerator.duckdb_sql import LIVE_ALIAS, describe, run, scalar
+from airflow_provider_accel.accelerator.engine import DUCKDB, EngineCapabilities
 from airflow_provider_accel.accelerator.layout import (
     atomic_replace,
     dataset_file,
@@ -46,49 +46,38 @@ from airflow_provider_accel.accelerator.layout import (
     write_intent,
     writer_lock,
 )
+from airflow_provider_accel.accelerator.modes import RefreshMode
 from airflow_provider_accel.accelerator.reader import is_lock_conflict
 from airflow_provider_accel.accelerator.result import RefreshResult, RetentionResult
+from airflow_provider_accel.accelerator.strategies import (
+    FetchPlan,
+    LiveState,
+    RefreshStrategy,
+    plan_fetch,
+    strategy_for,
+)
+from airflow_provider_accel.accelerator.streams import CountingReader, progress
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import (
     RefreshError,
-    RefreshSqlError,
     SourceLockedError,
     TerminalRefreshError,
     TransientRefreshError,
 )
-from airflow_provider_accel.sources import ScanRequest, Source, source_for
+from airflow_provider_accel.sources import Source, source_for
 from airflow_provider_accel.sources.file import sql_string
-from airflow_provider_accel.spicepod.model import OnConflict, RefreshMode
-from airflow_provider_accel.sql.refresh_sql import quote_identifier, validate_refresh_sql
+from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_provider_accel.spicepod.model import Dataset
+    from airflow_provider_accel.spicepod.model import Acceleration, Dataset
 
 log = logging.getLogger(__name__)
 
-_SOURCE_VIEW = "__accel_source"
-_STAGING_ALIAS = "__accel_staging"
-_LIVE_ALIAS = "__accel_live"
+T = TypeVar("T")
 #: Compact a file written in place once more than 1/COMPACT_FREE_FRACTION of its blocks are free.
 COMPACT_FREE_FRACTION = 4
-PROGRESS_INTERVAL_SECONDS = 5.0
-
-
-def run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-    """Execute a statement and read its result to the end.
-
-    DuckDB 2 keeps a result open until it is read to the end and refuses other work on the
-    connection meanwhile, so even a DDL statement's (empty) result is drained here.
-    """
-    return con.execute(sql, params).fetchall()
-
-
-def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
-    """The first column of the first row of a query (``None`` when it returns no row)."""
-    rows = run(con, sql, params)
-    return rows[0][0] if rows else None
 
 
 def classify_duckdb_error(err: duckdb.Error, dataset: str, doing: str) -> RefreshError:
@@ -106,6 +95,14 @@ def classify_duckdb_error(err: duckdb.Error, dataset: str, doing: str) -> Refres
     return TerminalRefreshError(message, dataset=dataset)
 
 
+def _acceleration_of(dataset: Dataset) -> Acceleration:
+    if dataset.acceleration is None:
+        raise TerminalRefreshError(
+            f"Dataset {dataset.name} does not have acceleration enabled", dataset=dataset.name
+        )
+    return dataset.acceleration
+
+
 def source_stream_error(err: BaseException, dataset: str, source: Source) -> RefreshError:
     """The error a source raised while DuckDB was reading its Arrow stream, classified."""
     if isinstance(err, RefreshError):
@@ -116,68 +113,6 @@ def source_stream_error(err: BaseException, dataset: str, source: Source) -> Ref
     if isinstance(err, OSError | TimeoutError):  # ConnectionError is an OSError
         return TransientRefreshError(message, dataset=dataset)
     return TerminalRefreshError(message, dataset=dataset)
-
-
-def _columns_text(columns: list[tuple[str, str]]) -> str:
-    return "(" + ", ".join(f"{name} {type_}" for name, type_ in columns) + ")"
-
-
-@dataclass
-class LiveState:
-    """What the live file holds before a refresh (read while holding the writer lock)."""
-
-    exists: bool = False
-    table_exists: bool = False
-    other_tables: list[str] = field(default_factory=list)
-    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type)
-    row_count: int = 0
-    watermark: Any = None
-
-    @property
-    def exclusive(self) -> bool:
-        """The file holds no other dataset, so it may be replaced as a whole."""
-        return not self.other_tables
-
-
-@dataclass
-class RefreshPlan:
-    mode: RefreshMode
-    replace: bool  # build the whole table anew (full, or an append into an empty table)
-    select_sql: str = ""
-    where: str | None = None
-    limit: int | None = None
-    columns: tuple[str, ...] | None = None
-    dedup_cutoff: Any = None  # append: existing rows at or after this may equal incoming rows
-    refresh_sql: str | None = None
-    counter: _CountingReader | None = None  # set when the source streams Arrow batches
-
-
-class _CountingReader:
-    """Wraps an Arrow stream to count rows and bytes as DuckDB pulls batches through it.
-
-    It also keeps the exception a source raises mid-stream: DuckDB turns any Python exception in a
-    stream it consumes into a generic ``InvalidInputException``, which would lose the source's own
-    transient/terminal classification.
-    """
-
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
-        self.rows = 0
-        self.bytes = 0
-        self.error: BaseException | None = None
-        self._reader = reader
-
-    def stream(self) -> pa.RecordBatchReader:
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                for batch in self._reader:
-                    self.rows += batch.num_rows
-                    self.bytes += batch.nbytes
-                    yield batch
-            except Exception as err:
-                self.error = err
-                raise
-
-        return pa.RecordBatchReader.from_batches(self._reader.schema, batches())
 
 
 class DuckDBAcceleratorHook(DuckDBHook):
@@ -216,7 +151,8 @@ class DuckDBAcceleratorHook(DuckDBHook):
         """
         conn_id = self.get_conn_id()
         try:
-            return self.get_connection(conn_id)
+            connection: Connection = self.get_connection(conn_id)
+            return connection
         except Exception:
             if conn_id != self.default_conn_name:
                 raise
@@ -278,6 +214,11 @@ class DuckDBAcceleratorHook(DuckDBHook):
     def dataset_path(self, dataset: Dataset) -> Path:
         return dataset_file(dataset, self.data_dir)
 
+    @property
+    def capabilities(self) -> EngineCapabilities:
+        """What this engine can do (see :mod:`.engine`)."""
+        return DUCKDB
+
     # -- refresh ------------------------------------------------------------------------------
 
     def refresh(
@@ -289,64 +230,76 @@ class DuckDBAcceleratorHook(DuckDBHook):
         source: Source | None = None,
         now: dt.datetime | None = None,
     ) -> RefreshResult:
-        """Refresh ``dataset`` (``full`` or ``append``); the live data is untouched if it fails."""
+        """Refresh ``dataset`` (``full`` or ``append``); the live data is untouched if it fails.
+
+        The story: take the file's writer lock, recover what an interrupted write left, read the
+        live table, stage the mode's rows in a staging file, let the write path's committer make
+        them live, then tidy the file up.
+        """
         started = time.monotonic()
-        acceleration = dataset.acceleration
-        if acceleration is None:
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name} does not have acceleration enabled", dataset=dataset.name
-            )
-        mode = mode or acceleration.refresh_mode
-        if mode not in (RefreshMode.FULL, RefreshMode.APPEND):
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed here; "
-                "use full or append.",
-                dataset=dataset.name,
-            )
+        acceleration = _acceleration_of(dataset)
+        strategy = strategy_for(dataset, mode or acceleration.refresh_mode)
         now = now or dt.datetime.now(dt.UTC)
         source = source or source_for(dataset)
         path = self.dataset_path(dataset)
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
-            remove_staging_leftovers(path)
-            self._replay_wal(path, dataset)
-            live = self._inspect_live(path, dataset, want_watermark=mode == RefreshMode.APPEND)
+            self._recover_interrupted_write(path, dataset)
+            live = self._inspect_live(path, dataset, want_watermark=strategy.reads_watermark)
             staging = staging_file(path)
-            plan: RefreshPlan | None = None
             try:
-                with contextlib.closing(self.connect(staging)) as con:
-                    plan = self._plan(dataset, mode, refresh_sql, source, con, live, now)
-                    loaded_rows, incoming_bytes = self._load(dataset, plan, source, con)
-                    staged_stats = self._stats(con, dataset)
-                    run(con, "CHECKPOINT")
-                if plan.replace and live.exclusive:
-                    atomic_replace(staging, path)
-                    rows = loaded_rows
-                    total_rows, watermark = staged_stats
-                else:
-                    rows, (total_rows, watermark), wasteful = self._merge_into_live(
-                        dataset, plan, staging, path
-                    )
-                    if wasteful:
-                        self._compact(path, dataset)
+                job = self._stage(dataset, strategy, refresh_sql, source, live, now, staging, path)
+                outcome = committer_for(job.plan, live, self.capabilities).commit(job, self)
+                self._after_commit(job, outcome)
             except duckdb.Error as err:
-                if plan is not None and plan.counter is not None and plan.counter.error is not None:
-                    raise source_stream_error(plan.counter.error, dataset.name, source) from err
                 raise classify_duckdb_error(err, dataset.name, "refresh") from err
             finally:
                 source.close()
                 remove_file(staging)
-        duration_ms = round((time.monotonic() - started) * 1000)
         return RefreshResult(
             dataset=dataset.name,
-            mode=plan.mode.value,
-            rows=rows,
-            bytes=incoming_bytes,
-            duration_ms=duration_ms,
-            total_rows=total_rows,
-            watermark=watermark,
+            mode=strategy.mode.value,
+            rows=outcome.rows,
+            bytes=job.incoming_bytes,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            total_rows=outcome.total_rows,
+            watermark=outcome.watermark,
             path=str(path),
             refresh_sql=refresh_sql,
         )
+
+    def _recover_interrupted_write(self, path: Path, dataset: Dataset) -> None:
+        """Clear what an interrupted refresh left: staging files, and a WAL not yet folded in."""
+        remove_staging_leftovers(path)
+        self._replay_wal(path, dataset)
+
+    def _stage(
+        self,
+        dataset: Dataset,
+        strategy: RefreshStrategy,
+        refresh_sql: str | None,
+        source: Source,
+        live: LiveState,
+        now: dt.datetime,
+        staging: Path,
+        path: Path,
+    ) -> StagedRefresh:
+        """Fetch this refresh's rows into the staging file, checkpointed and ready to go live."""
+        with contextlib.closing(self.connect(staging)) as con:
+            plan = plan_fetch(dataset, strategy, refresh_sql, source, con, live, now, CountingReader)
+            try:
+                loaded_rows, incoming_bytes = self._load(dataset, plan, source, con)
+            except duckdb.Error as err:
+                if plan.counter is not None and plan.counter.error is not None:
+                    raise source_stream_error(plan.counter.error, dataset.name, source) from err
+                raise
+            staged_stats = self.table_stats(con, dataset)
+            run(con, "CHECKPOINT")
+        return StagedRefresh(dataset, plan, staging, path, loaded_rows, staged_stats, incoming_bytes)
+
+    def _after_commit(self, job: StagedRefresh, outcome: CommitOutcome) -> None:
+        """Runs once the refresh is live (still under the writer lock): compact a wasteful file."""
+        if outcome.wasteful:
+            self._compact(job.path, job.dataset)
 
     def _replay_wal(self, path: Path, dataset: Dataset) -> None:
         """Fold a WAL left by an interrupted in-place write into the file before it is replaced."""
@@ -356,6 +309,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 pass
 
     def _inspect_live(self, path: Path, dataset: Dataset, *, want_watermark: bool) -> LiveState:
+        """What the live file holds: its tables, this dataset's columns, rows and watermark."""
         state = LiveState()
         if not path.exists():
             return state
@@ -373,127 +327,38 @@ class DuckDBAcceleratorHook(DuckDBHook):
             state.table_exists = len(state.other_tables) < len(tables)
             if state.table_exists:
                 table = quote_identifier(dataset.name)
-                state.columns = [(row[0], row[1]) for row in run(con, f"DESCRIBE {table}")]
+                state.columns = describe(con, table)
                 state.row_count = scalar(con, f"SELECT count(*) FROM {table}")
                 if want_watermark and dataset.time_column and state.row_count:
-                    time_column = TimeColumn(dataset.time_column, dataset.time_format)
-                    if dataset.time_column.casefold() not in {c.casefold() for c, _ in state.columns}:
-                        raise TerminalRefreshError(
-                            f"Dataset {dataset.name}: time_column {dataset.time_column!r} is not a column "
-                            f"of the accelerated table; run a full refresh or fix time_column.",
-                            dataset=dataset.name,
-                        )
-                    state.watermark = scalar(con, f"SELECT max({time_column.instant_sql()}) FROM {table}")
+                    state.watermark = self._read_watermark(con, dataset, state.columns)
         except duckdb.Error as err:
             raise classify_duckdb_error(err, dataset.name, f"reading {path}") from err
         finally:
             con.close()
         return state
 
-    def _plan(
-        self,
-        dataset: Dataset,
-        mode: RefreshMode,
-        refresh_sql: str | None,
-        source: Source,
-        con: duckdb.DuckDBPyConnection,
-        live: LiveState,
-        now: dt.datetime,
-    ) -> RefreshPlan:
-        acceleration = dataset.acceleration
-        assert acceleration is not None
-        source.prepare(con)
-        schema = source.schema(con)
-        source_columns = schema.names
-        predicates: list[str] = []
-        plan = RefreshPlan(mode=mode, replace=mode == RefreshMode.FULL, refresh_sql=refresh_sql)
-        if refresh_sql:
-            try:
-                refresh_filter = validate_refresh_sql(refresh_sql, dataset.name, source_columns)
-            except RefreshSqlError as err:
-                raise TerminalRefreshError(str(err), dataset=dataset.name) from err
-            plan.columns = refresh_filter.columns
-            plan.limit = refresh_filter.limit
-            if refresh_filter.where:
-                predicates.append(refresh_filter.where)
-
-        time_column = None
-        if dataset.time_column:
-            if dataset.time_column.casefold() not in {c.casefold() for c in source_columns}:
-                raise TerminalRefreshError(
-                    f"Dataset {dataset.name}: time_column {dataset.time_column!r} is not a column of the "
-                    f"source {source.description} (columns: {', '.join(source_columns[:20])}).",
-                    dataset=dataset.name,
-                )
-            time_column = TimeColumn(dataset.time_column, dataset.time_format)
-            if acceleration.refresh_data_window is not None:
-                predicates.append(
-                    time_column.after(time_column.from_instant(now - acceleration.refresh_data_window))
-                )
-
-        if mode == RefreshMode.APPEND:
-            if (
-                plan.columns is not None
-                and time_column is not None
-                and (time_column.name.casefold() not in {c.casefold() for c in plan.columns})
-            ):
-                raise TerminalRefreshError(
-                    f"Dataset {dataset.name}: an append refresh must select the time_column "
-                    f"{time_column.name!r}; add it to the refresh_sql's column list.",
-                    dataset=dataset.name,
-                )
-            if not live.table_exists or live.row_count == 0:
-                plan.replace = True  # an empty accelerated table means a full fetch
-            elif time_column is not None and live.watermark is not None:
-                overlap = acceleration.refresh_append_overlap or dt.timedelta(0)
-                cutoff = time_column.minus(live.watermark, overlap)
-                # >= and dedup, with or without overlap: rows sharing the watermark's instant (or day)
-                # may arrive in a later batch, and the ones already accelerated are dropped as equal.
-                predicates.append(time_column.at_or_after(cutoff))
-                plan.dedup_cutoff = cutoff
-
-        plan.where = " AND ".join(f"({p})" for p in predicates) or None
-        projection = ", ".join(quote_identifier(c) for c in plan.columns) if plan.columns is not None else "*"
-        scan = source.scan(ScanRequest(columns=plan.columns, where=plan.where, limit=plan.limit), con)
-        if scan.reader is not None:
-            plan.counter = _CountingReader(scan.reader)
-            con.register(_SOURCE_VIEW, plan.counter.stream())
-            from_sql = _SOURCE_VIEW
-        else:
-            from_sql = f"({scan.duckdb_sql})"
-        select = f"SELECT {projection} FROM {from_sql} AS __src"
-        if plan.where:
-            select += f" WHERE {plan.where}"
-        select = self._dedup_by_key(dataset, select)
-        if plan.limit is not None:
-            select += f" LIMIT {int(plan.limit)}"
-        plan.select_sql = select
-        return plan
-
     @staticmethod
-    def _dedup_by_key(dataset: Dataset, select: str) -> str:
-        """Keep one incoming row per primary key: the newest for upsert, the oldest for drop."""
-        acceleration = dataset.acceleration
-        assert acceleration is not None
-        action = acceleration.conflict_action
-        if action is None:
-            return select
-        keys = ", ".join(quote_identifier(k) for k in acceleration.primary_key)
-        if dataset.time_column:
-            direction = "DESC" if action == OnConflict.UPSERT else "ASC"
-            order = (
-                f" ORDER BY {TimeColumn(dataset.time_column, dataset.time_format).instant_sql()} {direction}"
+    def _read_watermark(
+        con: duckdb.DuckDBPyConnection, dataset: Dataset, columns: list[tuple[str, str]]
+    ) -> Any:
+        """``max(time_column)`` of the accelerated table, as an instant."""
+        assert dataset.time_column is not None
+        if dataset.time_column.casefold() not in {c.casefold() for c, _ in columns}:
+            raise TerminalRefreshError(
+                f"Dataset {dataset.name}: time_column {dataset.time_column!r} is not a column "
+                f"of the accelerated table; run a full refresh or fix time_column.",
+                dataset=dataset.name,
             )
-        else:
-            order = ""
-        return f"SELECT * FROM ({select}) QUALIFY row_number() OVER (PARTITION BY {keys}{order}) = 1"
+        time_column = TimeColumn(dataset.time_column, dataset.time_format)
+        table = quote_identifier(dataset.name)
+        return scalar(con, f"SELECT max({time_column.instant_sql()}) FROM {table}")
 
     def _load(
-        self, dataset: Dataset, plan: RefreshPlan, source: Source, con: duckdb.DuckDBPyConnection
+        self, dataset: Dataset, plan: FetchPlan, source: Source, con: duckdb.DuckDBPyConnection
     ) -> tuple[int, int]:
         """Stream the source into the staging file; returns (rows, bytes received from an Arrow stream)."""
         table = quote_identifier(dataset.name)
-        with self._progress(dataset, con, plan.counter):
+        with progress(dataset.name, con, plan.counter):
             try:
                 run(con, f"CREATE TABLE {table} AS {plan.select_sql}")
             except duckdb.BinderException as err:
@@ -521,128 +386,23 @@ class DuckDBAcceleratorHook(DuckDBHook):
         sample = con.sql(f"SELECT * FROM {table} LIMIT 10000").to_arrow_table()
         if sample.num_rows == 0:
             return 0
-        return round(sample.nbytes / sample.num_rows * rows)
+        return round(int(sample.nbytes) / int(sample.num_rows) * rows)
 
-    @contextlib.contextmanager
-    def _progress(
-        self, dataset: Dataset, con: duckdb.DuckDBPyConnection, counter: _CountingReader | None
-    ) -> Iterator[None]:
-        """Log a progress line every few seconds while a long load runs."""
-        done = threading.Event()
-        started = time.monotonic()
+    # -- the live file, as committers see it (:class:`.committers.LiveFiles`) ---------------------
 
-        def report() -> None:
-            while not done.wait(PROGRESS_INTERVAL_SECONDS):
-                if counter is not None:
-                    log.info(
-                        "Loading dataset %s: %s rows received so far (%.0fs)",
-                        dataset.name,
-                        f"{counter.rows:,}",
-                        time.monotonic() - started,
-                    )
-                else:
-                    with contextlib.suppress(duckdb.Error):
-                        percent = con.query_progress()
-                        log.info(
-                            "Loading dataset %s: %.0f%% of the source scanned (%.0fs)",
-                            dataset.name,
-                            max(percent, 0.0),
-                            time.monotonic() - started,
-                        )
-
-        thread = threading.Thread(target=report, name=f"accel-progress-{dataset.name}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
+    def replace_file(self, staging: Path, path: Path) -> None:
+        """Rename the checkpointed staging file over the live file (the atomic-swap write path)."""
+        atomic_replace(staging, path)
 
     def _merge_into_live(
-        self, dataset: Dataset, plan: RefreshPlan, staging: Path, path: Path
-    ) -> tuple[int, tuple[int, str | None], bool]:
-        """Bring the staged rows into the live file in one transaction.
-
-        Returns the rows written, the table's (row count, watermark) afterwards, and whether the
-        file now holds so much free space that it should be compacted.
-        """
+        self, path: Path, dataset: Dataset, apply: Callable[[duckdb.DuckDBPyConnection], T]
+    ) -> T:
+        """Open the live file read-write (announced to readers) and ``apply`` the in-place write."""
         with self._live_writer(path, dataset.name) as con:
-            return self._merge(dataset, plan, staging, con)
-
-    def _merge(
-        self, dataset: Dataset, plan: RefreshPlan, staging: Path, con: duckdb.DuckDBPyConnection
-    ) -> tuple[int, tuple[int, str | None], bool]:
-        """The merge itself, on the live file's read-write connection."""
-        table = quote_identifier(dataset.name)
-        staged = f"{_STAGING_ALIAS}.{table}"
-        try:
-            run(con, f"ATTACH {sql_string(str(staging))} AS {_STAGING_ALIAS} (READ_ONLY)")
-            run(con, "BEGIN TRANSACTION")
-            if plan.replace:
-                run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {staged}")
-                written = scalar(con, f"SELECT count(*) FROM {table}")
-            else:
-                self._check_same_columns(dataset, con, table, staged)
-                written = self._insert_new_rows(dataset, plan, con, table, staged)
-            run(con, "COMMIT")
-            run(con, f"DETACH {_STAGING_ALIAS}")
-            run(con, "CHECKPOINT")
-            return int(written), self._stats(con, dataset), self._wasteful(con)
-        except duckdb.Error:
-            with contextlib.suppress(duckdb.Error):
-                run(con, "ROLLBACK")
-            raise
+            return apply(con)
 
     @staticmethod
-    def _check_same_columns(
-        dataset: Dataset, con: duckdb.DuckDBPyConnection, table: str, staged: str
-    ) -> None:
-        live_columns = run(con, f"DESCRIBE {table}")
-        new_columns = run(con, f"DESCRIBE {staged}")
-        live_shape = [(c[0].casefold(), c[1]) for c in live_columns]
-        new_shape = [(c[0].casefold(), c[1]) for c in new_columns]
-        if live_shape != new_shape:
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name}: schema mismatch between the source and the accelerated table; "
-                f"accelerated {_columns_text(live_shape)}, source {_columns_text(new_shape)}. "
-                "Run a full refresh to rebuild the table with the new schema.",
-                dataset=dataset.name,
-            )
-
-    @staticmethod
-    def _insert_new_rows(
-        dataset: Dataset, plan: RefreshPlan, con: duckdb.DuckDBPyConnection, table: str, staged: str
-    ) -> int:
-        acceleration = dataset.acceleration
-        assert acceleration is not None
-        action = acceleration.conflict_action
-        columns = [c[0] for c in run(con, f"DESCRIBE {staged}")]
-        if action is not None:
-            keys = [quote_identifier(k) for k in acceleration.primary_key]
-            key_match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-            if action == OnConflict.UPSERT:
-                run(
-                    con,
-                    f"DELETE FROM {table} AS t WHERE EXISTS (SELECT 1 FROM {staged} AS s WHERE {key_match})",
-                )
-                condition = ""
-            else:
-                condition = f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {key_match})"
-        elif plan.dedup_cutoff is not None and dataset.time_column:
-            time_column = TimeColumn(dataset.time_column, dataset.time_format)
-            same_row = " AND ".join(
-                f"t.{quote_identifier(c)} IS NOT DISTINCT FROM s.{quote_identifier(c)}" for c in columns
-            )
-            condition = (
-                f" WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE "
-                f"{time_column.at_or_after(plan.dedup_cutoff, qualifier='t')} AND {same_row})"
-            )
-        else:
-            condition = ""
-        return int(scalar(con, f"INSERT INTO {table} SELECT * FROM {staged} AS s{condition}") or 0)
-
-    @staticmethod
-    def _stats(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> tuple[int, str | None]:
+    def table_stats(con: duckdb.DuckDBPyConnection, dataset: Dataset) -> tuple[int, str | None]:
         """Row count and watermark of the dataset's table on ``con``, for the refresh summary."""
         table = quote_identifier(dataset.name)
         total = scalar(con, f"SELECT count(*) FROM {table}")
@@ -655,7 +415,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         return int(total), watermark
 
     @staticmethod
-    def _wasteful(con: duckdb.DuckDBPyConnection) -> bool:
+    def wasteful(con: duckdb.DuckDBPyConnection) -> bool:
         """Whether the (checkpointed) file is more than a third larger than the data it holds.
 
         Replacing or deleting rows in place frees blocks in the middle of the file, which DuckDB
@@ -682,9 +442,9 @@ class DuckDBAcceleratorHook(DuckDBHook):
         try:
             with contextlib.closing(self.connect(staging)) as con:
                 target = quote_identifier(scalar(con, "SELECT current_database()"))
-                run(con, f"ATTACH {sql_string(str(path))} AS {_LIVE_ALIAS} (READ_ONLY)")
-                run(con, f"COPY FROM DATABASE {_LIVE_ALIAS} TO {target}")
-                run(con, f"DETACH {_LIVE_ALIAS}")
+                run(con, f"ATTACH {sql_string(str(path))} AS {LIVE_ALIAS} (READ_ONLY)")
+                run(con, f"COPY FROM DATABASE {LIVE_ALIAS} TO {target}")
+                run(con, f"DETACH {LIVE_ALIAS}")
                 run(con, "CHECKPOINT")
             atomic_replace(staging, path)
             log.info("Compacted %s after refreshing dataset %s", path, dataset.name)
@@ -746,7 +506,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         deleted = int(scalar(con, f"DELETE FROM {table} WHERE {time_column.before(cutoff)}") or 0)
         total = int(scalar(con, f"SELECT count(*) FROM {table}"))
         run(con, "CHECKPOINT")
-        return deleted > 0 and DuckDBAcceleratorHook._wasteful(con), deleted, total
+        return deleted > 0 and DuckDBAcceleratorHook.wasteful(con), deleted, total
 
 
-__all__ = ["DuckDBAcceleratorHook", "classify_duckdb_error", "is_lock_conflict"]
+__all__ = ["DuckDBAcceleratorHook", "LiveState", "classify_duckdb_error", "is_lock_conflict", "run", "scalar"]

@@ -41,7 +41,7 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 STAGING_MARK = ".staging-"
 
 
-def dataset_file(dataset: Dataset, data_dir: str | os.PathLike | None = None) -> Path:
+def dataset_file(dataset: Dataset, data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The DuckDB file that holds ``dataset``: ``params.duckdb_file`` if set, else one per dataset.
 
     A relative ``duckdb_file`` is taken relative to the data directory, so that every worker that

@@ -110,7 +110,7 @@ def _sole_table(con: duckdb.DuckDBPyConnection, path: Path) -> str:
             f"{path} holds {len(names)} tables ({', '.join(sorted(names))}); "
             "pass the dataset, or a query naming the table"
         )
-    return names[0]
+    return str(names[0])
 
 
 def read_dataset(

@@ -19,10 +19,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_accel import snapshots
 from airflow_provider_accel.accelerator.layout import dataset_file
+from airflow_provider_accel.accelerator.modes import RefreshMode, rules_for
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
-from airflow_provider_accel.spicepod.model import ON_DEMAND_MODES, RefreshMode
 from airflow_provider_accel.spicepod.overrides import (
     OverridesError,
     parse_overrides,
@@ -166,7 +166,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
 
         mode_text = overrides.refresh_mode.value if overrides.refresh_mode else self.refresh_mode
         mode = RefreshMode(mode_text) if mode_text else acceleration.refresh_mode
-        if mode not in ON_DEMAND_MODES and on_demand and mode is not RefreshMode.SNAPSHOT:
+        if on_demand and not rules_for(mode).on_demand and mode is not RefreshMode.SNAPSHOT:
             raise AirflowFailException(
                 f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed on demand; "
                 "use full or append."
@@ -245,7 +245,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
             except RefreshError as err:
                 context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
                 raise
-        if request.mode not in ON_DEMAND_MODES:
+        if not rules_for(request.mode).refetches:
             if dataset_file(dataset, hook.data_dir).exists():
                 raise AirflowSkipException(
                     f"Dataset {dataset.name}: refresh_mode {request.mode.value} has nothing to re-fetch; "
@@ -295,7 +295,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
     def _finish(self, context: Context, summary: dict[str, Any]) -> dict[str, Any]:
         for outlet in self.outlets:
             if isinstance(outlet, Asset):
-                context["outlet_events"][outlet].extra = summary
+                context["outlet_events"][outlet].extra = dict(summary)
         return summary
 
     # -- OpenLineage (the provider's listener calls these; see operators/lineage.py) -------------

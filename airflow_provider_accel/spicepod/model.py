@@ -16,28 +16,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.snapshots import DatasetSnapshots, SnapshotsConfig
 
-
-class RefreshMode(StrEnum):
-    FULL = "full"
-    APPEND = "append"
-    CHANGES = "changes"
-    CACHING = "caching"
-    DISABLED = "disabled"
-    SNAPSHOT = "snapshot"  # a read replica: follows the published acceleration snapshots
-
+from airflow_provider_accel.accelerator.modes import ON_DEMAND_MODES as ON_DEMAND_MODES  # re-exported
+from airflow_provider_accel.accelerator.modes import REFRESH_MODES
+from airflow_provider_accel.accelerator.modes import RefreshMode as RefreshMode  # re-exported
 
 #: Modes that load once and then have nothing to re-fetch here, with why (DAG file log, status).
 INITIAL_LOAD_ONLY: dict[RefreshMode, str] = {
-    RefreshMode.CHANGES: "changes streams a source's change feed (CDC), which no source of this provider "
-    "offers",
-    RefreshMode.CACHING: "caching fills the acceleration from the queries Spice serves, and this provider "
-    "serves no queries",
-    RefreshMode.DISABLED: "refreshes are disabled",
+    mode: rules.initial_load_only_reason
+    for mode, rules in REFRESH_MODES.items()
+    if rules.initial_load_only_reason is not None
 }
-
-
-#: Modes an on-demand refresh (API, DAG run conf, trigger form) may ask for.
-ON_DEMAND_MODES: tuple[RefreshMode, ...] = (RefreshMode.FULL, RefreshMode.APPEND)
 
 
 class TimeFormat(StrEnum):

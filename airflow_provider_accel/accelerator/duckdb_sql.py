@@ -1,0 +1,32 @@
+"""Small helpers for running SQL on a DuckDB connection, shared by the accelerator's modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+#: Alias under which the staging file is attached to the live file's connection.
+STAGING_ALIAS = "__accel_staging"
+#: Alias under which the live file is attached to a compaction's connection.
+LIVE_ALIAS = "__accel_live"
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Execute a statement and read its result to the end.
+
+    DuckDB 2 keeps a result open until it is read to the end and refuses other work on the
+    connection meanwhile, so even a DDL statement's (empty) result is drained here.
+    """
+    return con.execute(sql, params).fetchall()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    """The first column of the first row of a query (``None`` when it returns no row)."""
+    rows = run(con, sql, params)
+    return rows[0][0] if rows else None
+
+
+def describe(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """``(column, DuckDB type)`` of a (quoted, possibly qualified) table, in order."""
+    return [(row[0], row[1]) for row in run(con, f"DESCRIBE {table}")]
