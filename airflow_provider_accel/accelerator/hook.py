@@ -36,8 +36,8 @@ import pyarrow as pa
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
+from airflow_provider_accel.accelerator import integrity
 from airflow_provider_accel.accelerator.layout import (
-    atomic_replace,
     dataset_file,
     remove_file,
     remove_staging_leftovers,
@@ -47,6 +47,7 @@ from airflow_provider_accel.accelerator.layout import (
     writer_lock,
 )
 from airflow_provider_accel.accelerator.reader import is_lock_conflict
+from airflow_provider_accel.accelerator.resources import MemoryBudget, log_budget, memory_budget
 from airflow_provider_accel.accelerator.result import RefreshResult, RetentionResult
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import (
@@ -205,6 +206,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         super().__init__(duckdb_conn_id=duckdb_conn_id or config.duckdb_conn_id(), **kwargs)
         self.data_dir = Path(data_dir) if data_dir is not None else config.data_dir()
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
+        self.memory_budget: MemoryBudget | None = None
 
     @cached_property
     def airflow_connection(self) -> Connection | None:
@@ -234,7 +236,8 @@ class DuckDBAcceleratorHook(DuckDBHook):
         of 7.1 s on 2 cores (docs/benchmarks). Its threads hold more row groups in flight, so bound
         memory with ``memory_limit`` rather than with this setting.
         """
-        return {"preserve_insertion_order": False, **super().get_connect_config()}
+        connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
+        return (self.memory_budget or memory_budget(connect_config, self.data_dir)).apply(connect_config)
 
     def connect(self, path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open a DuckDB file with the hook's settings (no extension downloads)."""
@@ -306,10 +309,11 @@ class DuckDBAcceleratorHook(DuckDBHook):
         now = now or dt.datetime.now(dt.UTC)
         source = source or source_for(dataset)
         path = self.dataset_path(dataset)
+        self.use_memory_budget(dataset)
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             remove_staging_leftovers(path)
             self._replay_wal(path, dataset)
-            live = self._inspect_live(path, dataset, want_watermark=mode == RefreshMode.APPEND)
+            live = integrity.inspect_live_checked(self, path, dataset, append=mode == RefreshMode.APPEND)
             staging = staging_file(path)
             plan: RefreshPlan | None = None
             try:
@@ -319,19 +323,28 @@ class DuckDBAcceleratorHook(DuckDBHook):
                     staged_stats = self._stats(con, dataset)
                     run(con, "CHECKPOINT")
                 if plan.replace and live.exclusive:
-                    atomic_replace(staging, path)
+                    integrity.replace_verified(
+                        staging, path, dataset, staged_stats, integrity.live_stats(self, dataset)
+                    )
                     rows = loaded_rows
                     total_rows, watermark = staged_stats
                 else:
                     rows, (total_rows, watermark), wasteful = self._merge_into_live(
                         dataset, plan, staging, path
                     )
+                    integrity.verify_commit(
+                        dataset, path, (total_rows, watermark), integrity.live_stats(self, dataset)
+                    )
                     if wasteful:
                         self._compact(path, dataset)
-            except duckdb.Error as err:
+            except (duckdb.Error, OSError) as err:
                 if plan is not None and plan.counter is not None and plan.counter.error is not None:
                     raise source_stream_error(plan.counter.error, dataset.name, source) from err
-                raise classify_duckdb_error(err, dataset.name, "refresh") from err
+                needed = integrity.staged_size(staging) * 2
+                classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
+                if classified is None and isinstance(err, OSError):
+                    raise
+                raise classified or classify_duckdb_error(err, dataset.name, "refresh") from err  # type: ignore[arg-type]
             finally:
                 source.close()
                 remove_file(staging)
@@ -347,6 +360,14 @@ class DuckDBAcceleratorHook(DuckDBHook):
             path=str(path),
             refresh_sql=refresh_sql,
         )
+
+    def use_memory_budget(self, dataset: Dataset) -> MemoryBudget:
+        """Choose (and log) the memory limit and spill directory of this dataset's refreshes."""
+        self.memory_budget = None
+        connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
+        self.memory_budget = memory_budget(connect_config, self.data_dir, dataset=dataset)
+        log_budget(self.memory_budget, dataset.name)
+        return self.memory_budget
 
     def _replay_wal(self, path: Path, dataset: Dataset) -> None:
         """Fold a WAL left by an interrupted in-place write into the file before it is replaced."""
@@ -685,8 +706,9 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 run(con, f"ATTACH {sql_string(str(path))} AS {_LIVE_ALIAS} (READ_ONLY)")
                 run(con, f"COPY FROM DATABASE {_LIVE_ALIAS} TO {target}")
                 run(con, f"DETACH {_LIVE_ALIAS}")
+                expected = self._stats(con, dataset)
                 run(con, "CHECKPOINT")
-            atomic_replace(staging, path)
+            integrity.replace_verified(staging, path, dataset, expected, integrity.live_stats(self, dataset))
             log.info("Compacted %s after refreshing dataset %s", path, dataset.name)
         finally:
             remove_file(staging)
@@ -708,6 +730,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         path = self.dataset_path(dataset)
         deleted = total = 0
         wasteful = False
+        self.use_memory_budget(dataset)
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             if path.exists():
                 remove_staging_leftovers(path)
@@ -715,12 +738,17 @@ class DuckDBAcceleratorHook(DuckDBHook):
                     with self._live_writer(path, dataset.name) as con:
                         wasteful, deleted, total = self._retain(con, dataset, time_column, cutoff)
                 except duckdb.Error as err:
-                    raise classify_duckdb_error(err, dataset.name, "retention") from err
+                    classified = integrity.classify(err, dataset.name, "retention", path)
+                    raise classified or classify_duckdb_error(err, dataset.name, "retention") from err
                 if wasteful:
                     try:
                         self._compact(path, dataset)
-                    except duckdb.Error as err:
-                        raise classify_duckdb_error(err, dataset.name, "compacting after retention") from err
+                    except (duckdb.Error, OSError) as err:
+                        doing = "compacting after retention"
+                        classified = integrity.classify(err, dataset.name, doing, path)
+                        if classified is None and isinstance(err, OSError):
+                            raise
+                        raise classified or classify_duckdb_error(err, dataset.name, doing) from err  # type: ignore[arg-type]
         return RetentionResult(
             dataset=dataset.name,
             deleted_rows=deleted,
