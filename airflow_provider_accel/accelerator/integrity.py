@@ -112,7 +112,9 @@ def classify(
     """A disk-full, out-of-memory or corruption error classified with its evidence; ``None`` otherwise."""
     if is_disk_full(err):
         needed = needed_bytes or (path.stat().st_size if path.exists() else 0) * 2
-        return DiskFullError(disk_full_message(dataset, doing, path, err, needed), dataset=dataset)
+        message = disk_full_message(dataset, doing, path, err, needed)
+        discard_unfinished_wal(path, dataset)
+        return DiskFullError(message, dataset=dataset)
     if isinstance(err, duckdb.OutOfMemoryException):
         return EngineOutOfMemoryError(
             f"Dataset {dataset}: {doing} ran out of memory: {err}. Raise the memory limit: "
@@ -128,6 +130,27 @@ def classify(
             dataset=dataset,
         )
     return None
+
+
+def discard_unfinished_wal(path: Path, dataset: str) -> None:
+    """Drop the WAL an in-place write left when the disk filled (call holding the writer lock).
+
+    The write committed to the WAL but its checkpoint could not be written, and the refresh reports
+    a failure: keeping the WAL would let the next open apply rows (or deletions) that were reported
+    as not done. Without it the file is its last checkpoint, the previous data, and the retry
+    writes the change again.
+    """
+    wal = wal_file(path)
+    if wal.exists():
+        wal.unlink()
+        fsync_path(path.parent)
+        log.warning(
+            "Dataset %s: dropped the write-ahead log %s of a write that could not be checkpointed on a "
+            "full disk; %s holds its previous data.",
+            dataset,
+            wal,
+            path,
+        )
 
 
 def staged_size(staging: Path) -> int:

@@ -13,9 +13,12 @@ This module is imported at parse time and by the plugin in every Airflow process
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 from typing import Any
+
+from airflow.listeners import hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ POOL_NAME = "accel_refresh"
 #: Spice loads every dataset at once by default; unbounded loads took hosts down (Spice #5669), so
 #: the provider's default is a small fixed number of refreshes at once.
 DEFAULT_PARALLELISM = 4
+#: How long a refresh whose file is being written waits, deferred, before it looks again.
+LOCK_RECHECK = dt.timedelta(seconds=5)
 POOL_DESCRIPTION = (
     "Refreshes of accelerated datasets (airflow-provider-accel); slots = the spicepod's "
     "runtime.dataset_load_parallelism, set when the scheduler starts."
@@ -80,6 +85,7 @@ def ensure_refresh_pool(slots: int | None = None, *, session: Any = None) -> int
 class RefreshPoolListener:
     """Creates the refresh pool when the scheduler starts (registered by the provider's plugin)."""
 
+    @hookimpl
     def on_starting(self, component: Any) -> None:
         # Called for every Airflow job (scheduler, triggerer, dag-processor) and in task runners; only
         # a metadata-database job may write the pool. Task runners have no database access.

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from airflow_provider_accel import config
 from airflow_provider_accel.accelerator.layout import dataset_file
+from airflow_provider_accel.accelerator.pool import LOCK_RECHECK, writer_busy
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
@@ -267,6 +268,13 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 request.mode.value,
             )
             request = RefreshRequest(RefreshMode.FULL, request.refresh_sql, 0, request.on_demand)
+        if writer_busy(dataset_file(dataset, hook.data_dir)):  # wait in the triggerer, not in a slot
+            self.log.info("Dataset %s: its file is being written; waiting in the triggerer", dataset.name)
+            self.defer(
+                trigger=DateTimeTrigger(moment=dt.datetime.now(dt.UTC) + LOCK_RECHECK),
+                method_name="execute_after_jitter",
+                kwargs={"request": request.to_kwargs()},
+            )
         self.log.info(
             "Refreshing dataset %s (%s%s) from %s",
             dataset.name,
