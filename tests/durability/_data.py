@@ -19,8 +19,9 @@ def write_events(path: Path, first_id: int, rows: int, *, day: int = 0) -> Path:
     try:
         con.execute("SET TimeZone = 'UTC'").fetchall()
         con.execute(
-            f"COPY (SELECT i AS id, TIMESTAMP '2024-06-01' + INTERVAL ({day}) DAY + to_seconds(i - {first_id}) "
-            f"AS ts, md5(i::VARCHAR) AS payload FROM range({first_id}, {first_id + rows}) t(i)) "
+            f"COPY (SELECT i AS id, TIMESTAMP '2024-06-01' + INTERVAL ({day}) DAY "
+            f"+ to_seconds(i - {first_id}) AS ts, md5(i::VARCHAR) AS payload "
+            f"FROM range({first_id}, {first_id + rows}) t(i)) "
             f"TO '{path}' (FORMAT parquet)"
         ).fetchall()
     finally:

@@ -24,7 +24,9 @@ def _skip_or_fail(reason: str) -> None:
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 24 MiB tmpfs mounted for this test (needs root: CI runs as root; skipped loudly elsewhere)."""
     if os.geteuid() != 0:
-        _skip_or_fail("!!! mounting a size-limited tmpfs needs root (CI runs as root); disk-full test skipped")
+        _skip_or_fail(
+            "!!! mounting a size-limited tmpfs needs root (CI runs as root): disk-full test skipped"
+        )
     mount = tmp_path / f"disk-{uuid.uuid4().hex[:8]}"
     mount.mkdir()
     done = subprocess.run(

@@ -17,7 +17,7 @@ from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.accelerator.integrity import DiskFullError
 from airflow_provider_accel.spicepod.model import RefreshMode, TimeFormat
 
-from ._data import fill_disk, files_under, write_events
+from ._data import files_under, fill_disk, write_events
 
 KEPT = {"events.duckdb", "events.duckdb.lock", "events.duckdb.intent"}
 
@@ -48,7 +48,7 @@ def _assert_clean_failure(err: DiskFullError, disk: Path, path: Path, before: in
 
 class TestDiskFull:
     def test_full_refresh_on_a_full_disk(self, small_disk: Path, src: Path) -> None:
-        """A full refresh that fills the disk keeps the old data, leaves nothing, and succeeds once space is freed."""
+        """A full refresh filling the disk keeps the old data, leaves nothing, succeeds once space frees."""
         hook = DuckDBAcceleratorHook(data_dir=small_disk, lock_timeout=5)
         dataset = _dataset(src)
         write_events(src / "a.parquet", 0, 10_000)
@@ -63,7 +63,7 @@ class TestDiskFull:
         assert hook.refresh(dataset).total_rows == 410_000
 
     def test_append_on_a_full_disk(self, small_disk: Path, src: Path) -> None:
-        """An append that fills the disk keeps the old rows, leaves no WAL, and succeeds once space is freed."""
+        """An append filling the disk keeps the old rows, leaves no WAL, succeeds once space is freed."""
         hook = DuckDBAcceleratorHook(data_dir=small_disk, lock_timeout=5)
         dataset = _dataset(src, RefreshMode.APPEND)
         write_events(src / "a.parquet", 0, 10_000)
@@ -94,7 +94,7 @@ class TestDiskFull:
         assert hook.refresh(dataset).total_rows == 160_000
 
     def test_retention_and_compaction_on_a_full_disk(self, small_disk: Path, src: Path) -> None:
-        """Retention whose compaction cannot fit keeps a readable file and no leftovers; the retry compacts."""
+        """Retention on a full disk keeps a readable file and no leftovers; the retry deletes and compacts."""
         retention = dt.timedelta(days=1)
         hook = DuckDBAcceleratorHook(data_dir=small_disk, lock_timeout=5)
         dataset = _dataset(src, retention=retention)
