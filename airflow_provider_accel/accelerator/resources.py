@@ -99,12 +99,11 @@ def memory_budget(
     from airflow_provider_accel.accelerator.pool import refresh_parallelism
 
     spill = str(connect_config.get("temp_directory") or spill_directory(data_dir))
-    params = dataset.acceleration.params if dataset is not None and dataset.acceleration else {}
-    override = params.get(DATASET_PARAM)
-    if override:
-        return MemoryBudget(
-            str(override), spill, f"acceleration.params.{DATASET_PARAM} of dataset {dataset.name}"
-        )  # type: ignore[union-attr]
+    if dataset is not None and dataset.acceleration is not None:
+        override = dataset.acceleration.params.get(DATASET_PARAM)
+        if override:
+            where = f"acceleration.params.{DATASET_PARAM} of dataset {dataset.name}"
+            return MemoryBudget(str(override), spill, where)
     if connect_config.get("memory_limit"):
         return MemoryBudget(
             str(connect_config["memory_limit"]), spill, "the accelerator connection's memory_limit extra"
