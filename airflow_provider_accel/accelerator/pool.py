@@ -129,4 +129,26 @@ def writer_busy(path: Path) -> bool:
     return False
 
 
-__all__ = ["DEFAULT_PARALLELISM", "POOL_NAME", "ensure_refresh_pool", "refresh_parallelism", "writer_busy"]
+def lock_wait(path: Path, lock_timeout: float, wait_until: str | None) -> tuple[dt.datetime, str] | None:
+    """When to look again at a busy file, and until when to keep deferring; ``None``: go ahead.
+
+    A refresh defers while the file's writer lock is held, for at most ``lock_timeout`` in all
+    (``wait_until`` carries that deadline across deferrals); after it, the refresh runs and its own
+    wait for the lock ends in the usual transient error.
+    """
+    now = dt.datetime.now(dt.UTC)
+    limit = now + dt.timedelta(seconds=lock_timeout)
+    deadline = dt.datetime.fromisoformat(wait_until) if wait_until else limit
+    if now >= deadline or not writer_busy(path):
+        return None
+    return min(now + LOCK_RECHECK, deadline), deadline.isoformat()
+
+
+__all__ = [
+    "DEFAULT_PARALLELISM",
+    "POOL_NAME",
+    "ensure_refresh_pool",
+    "lock_wait",
+    "refresh_parallelism",
+    "writer_busy",
+]
