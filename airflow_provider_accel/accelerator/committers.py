@@ -59,7 +59,7 @@ class CommitOutcome:
 class LiveFiles(Protocol):
     """What a committer needs from the engine that owns the live files."""
 
-    def replace_file(self, staging: Path, path: Path) -> None: ...
+    def replace_file(self, job: StagedRefresh) -> None: ...
 
     def _merge_into_live(
         self, path: Path, dataset: Dataset, apply: Callable[[duckdb.DuckDBPyConnection], T]
@@ -78,7 +78,7 @@ class FileSwapCommitter:
     """The staged file replaces the live file by an atomic rename."""
 
     def commit(self, job: StagedRefresh, files: LiveFiles) -> CommitOutcome:
-        files.replace_file(job.staging, job.path)
+        files.replace_file(job)
         total_rows, watermark = job.staged_stats
         return CommitOutcome(job.loaded_rows, total_rows, watermark)
 

@@ -33,6 +33,7 @@ import duckdb
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
+from airflow_provider_accel.accelerator import integrity
 from airflow_provider_accel.accelerator.committers import CommitOutcome, StagedRefresh, committer_for
 from airflow_provider_accel.accelerator.duckdb_sql import LIVE_ALIAS, describe, run, scalar
 from airflow_provider_accel.accelerator.engine import DUCKDB, EngineCapabilities
@@ -48,6 +49,7 @@ from airflow_provider_accel.accelerator.layout import (
 )
 from airflow_provider_accel.accelerator.modes import RefreshMode
 from airflow_provider_accel.accelerator.reader import is_lock_conflict
+from airflow_provider_accel.accelerator.resources import MemoryBudget, log_budget, memory_budget
 from airflow_provider_accel.accelerator.result import RefreshResult, RetentionResult
 from airflow_provider_accel.accelerator.strategies import (
     FetchPlan,
@@ -140,6 +142,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         super().__init__(duckdb_conn_id=duckdb_conn_id or config.duckdb_conn_id(), **kwargs)
         self.data_dir = Path(data_dir) if data_dir is not None else config.data_dir()
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
+        self.memory_budget: MemoryBudget | None = None
 
     @cached_property
     def airflow_connection(self) -> Connection | None:
@@ -170,7 +173,16 @@ class DuckDBAcceleratorHook(DuckDBHook):
         of 7.1 s on 2 cores (docs/benchmarks). Its threads hold more row groups in flight, so bound
         memory with ``memory_limit`` rather than with this setting.
         """
-        return {"preserve_insertion_order": False, **super().get_connect_config()}
+        connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
+        return (self.memory_budget or memory_budget(connect_config, self.data_dir)).apply(connect_config)
+
+    def use_memory_budget(self, dataset: Dataset) -> MemoryBudget:
+        """Choose (and log) the memory limit and spill directory of this dataset's refreshes."""
+        self.memory_budget = None
+        connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
+        self.memory_budget = memory_budget(connect_config, self.data_dir, dataset=dataset)
+        log_budget(self.memory_budget, dataset.name)
+        return self.memory_budget
 
     def connect(self, path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """Open a DuckDB file with the hook's settings (no extension downloads)."""
@@ -242,15 +254,23 @@ class DuckDBAcceleratorHook(DuckDBHook):
         now = now or dt.datetime.now(dt.UTC)
         source = source or source_for(dataset)
         path = self.dataset_path(dataset)
+        self.use_memory_budget(dataset)
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             self._recover_interrupted_write(path, dataset)
-            live = self._inspect_live(path, dataset, want_watermark=strategy.reads_watermark)
+            # A corrupt live file is moved aside here (the refresh then rebuilds it from the source).
+            live = integrity.inspect_live_checked(self, path, dataset, append=strategy.reads_watermark)
             staging = staging_file(path)
             try:
                 job = self._stage(dataset, strategy, refresh_sql, source, live, now, staging, path)
                 outcome = committer_for(job.plan, live, self.capabilities).commit(job, self)
                 self._after_commit(job, outcome)
-            except duckdb.Error as err:
+            except (duckdb.Error, OSError) as err:
+                needed = integrity.staged_size(staging) * 2
+                classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
+                if classified is not None:
+                    raise classified from err
+                if isinstance(err, OSError):
+                    raise
                 raise classify_duckdb_error(err, dataset.name, "refresh") from err
             finally:
                 source.close()
@@ -297,7 +317,13 @@ class DuckDBAcceleratorHook(DuckDBHook):
         return StagedRefresh(dataset, plan, staging, path, loaded_rows, staged_stats, incoming_bytes)
 
     def _after_commit(self, job: StagedRefresh, outcome: CommitOutcome) -> None:
-        """Runs once the refresh is live (still under the writer lock): compact a wasteful file."""
+        """Runs once the refresh is live (still under the writer lock): verify, then compact if wasteful.
+
+        The live file, opened afresh, must hold what the committer reports; a mismatch fails the
+        refresh with the evidence instead of reporting a commit that did not happen.
+        """
+        expected = (outcome.total_rows, outcome.watermark)
+        integrity.verify_commit(job.dataset, job.path, expected, integrity.live_stats(self, job.dataset))
         if outcome.wasteful:
             self._compact(job.path, job.dataset)
 
@@ -390,9 +416,14 @@ class DuckDBAcceleratorHook(DuckDBHook):
 
     # -- the live file, as committers see it (:class:`.committers.LiveFiles`) ---------------------
 
-    def replace_file(self, staging: Path, path: Path) -> None:
-        """Rename the checkpointed staging file over the live file (the atomic-swap write path)."""
-        atomic_replace(staging, path)
+    def replace_file(self, job: StagedRefresh) -> None:
+        """Rename the checkpointed staging file over the live file (the atomic-swap write path).
+
+        Verified: the previous file is kept under a second name until the new one is read back
+        holding the staged rows, and put back if it does not.
+        """
+        read = integrity.live_stats(self, job.dataset)
+        integrity.replace_verified(job.staging, job.path, job.dataset, job.staged_stats, read, atomic_replace)
 
     def _merge_into_live(
         self, path: Path, dataset: Dataset, apply: Callable[[duckdb.DuckDBPyConnection], T]
@@ -445,8 +476,10 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 run(con, f"ATTACH {sql_string(str(path))} AS {LIVE_ALIAS} (READ_ONLY)")
                 run(con, f"COPY FROM DATABASE {LIVE_ALIAS} TO {target}")
                 run(con, f"DETACH {LIVE_ALIAS}")
+                expected = self.table_stats(con, dataset)
                 run(con, "CHECKPOINT")
-            atomic_replace(staging, path)
+            read = integrity.live_stats(self, dataset)
+            integrity.replace_verified(staging, path, dataset, expected, read, atomic_replace)
             log.info("Compacted %s after refreshing dataset %s", path, dataset.name)
         finally:
             remove_file(staging)
@@ -468,6 +501,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         path = self.dataset_path(dataset)
         deleted = total = 0
         wasteful = False
+        self.use_memory_budget(dataset)
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             if path.exists():
                 remove_staging_leftovers(path)
@@ -475,12 +509,19 @@ class DuckDBAcceleratorHook(DuckDBHook):
                     with self._live_writer(path, dataset.name) as con:
                         wasteful, deleted, total = self._retain(con, dataset, time_column, cutoff)
                 except duckdb.Error as err:
-                    raise classify_duckdb_error(err, dataset.name, "retention") from err
+                    classified = integrity.classify(err, dataset.name, "retention", path)
+                    raise classified or classify_duckdb_error(err, dataset.name, "retention") from err
                 if wasteful:
+                    doing = "compacting after retention"
                     try:
                         self._compact(path, dataset)
-                    except duckdb.Error as err:
-                        raise classify_duckdb_error(err, dataset.name, "compacting after retention") from err
+                    except (duckdb.Error, OSError) as err:
+                        classified = integrity.classify(err, dataset.name, doing, path)
+                        if classified is not None:
+                            raise classified from err
+                        if isinstance(err, OSError):
+                            raise
+                        raise classify_duckdb_error(err, dataset.name, doing) from err
         return RetentionResult(
             dataset=dataset.name,
             deleted_rows=deleted,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pendulum
 from airflow.sdk import DAG, Param
 
+from airflow_provider_accel.accelerator.pool import POOL_NAME
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.operators.refresh import (
     AccelerationRefreshOperator,
@@ -109,6 +110,7 @@ def build_dataset_dags(dataset: Dataset, spicepod: Spicepod) -> list[DAG]:
         "spicepod_path": spicepod.path,
         "retries": retries_for(acceleration.refresh_retry_enabled, acceleration.refresh_retry_max_attempts),
         "retry_delay": dt.timedelta(seconds=1),
+        "pool": POOL_NAME,  # runtime.dataset_load_parallelism (accelerator/pool.py)
     }
     dags = []
     with DAG(

@@ -20,6 +20,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from airflow_provider_accel import snapshots
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.accelerator.modes import RefreshMode, rules_for
+from airflow_provider_accel.accelerator.pool import lock_wait
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
@@ -225,14 +226,20 @@ class AccelerationRefreshOperator(_DatasetOperator):
         return self._refresh(context, dataset, request)
 
     def execute_after_jitter(
-        self, context: Context, event: Any = None, request: dict[str, Any] | None = None
+        self,
+        context: Context,
+        event: Any = None,
+        request: dict[str, Any] | None = None,
+        lock_wait_until: str | None = None,
     ) -> dict[str, Any]:
         """Resume after the jitter delay and refresh."""
         dataset = self.get_dataset()
         resolved = RefreshRequest.from_kwargs(request) if request else self.resolve_request(context, dataset)
-        return self._refresh(context, dataset, resolved)
+        return self._refresh(context, dataset, resolved, lock_wait_until)
 
-    def _refresh(self, context: Context, dataset: Dataset, request: RefreshRequest) -> dict[str, Any]:
+    def _refresh(
+        self, context: Context, dataset: Dataset, request: RefreshRequest, lock_wait_until: str | None = None
+    ) -> dict[str, Any]:
         acceleration = dataset.acceleration
         assert acceleration is not None
         hook = self.get_hook()
@@ -257,6 +264,14 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 request.mode.value,
             )
             request = RefreshRequest(RefreshMode.FULL, request.refresh_sql, 0, request.on_demand)
+        wait = lock_wait(dataset_file(dataset, hook.data_dir), hook.lock_timeout, lock_wait_until)
+        if wait is not None:  # the file is being written: wait in the triggerer, not in a slot
+            self.log.info("Dataset %s: its file is being written; waiting in the triggerer", dataset.name)
+            self.defer(
+                trigger=DateTimeTrigger(moment=wait[0]),
+                method_name="execute_after_jitter",
+                kwargs={"request": request.to_kwargs(), "lock_wait_until": wait[1]},
+            )
         self.log.info(
             "Refreshing dataset %s (%s%s) from %s",
             dataset.name,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from airflow_provider_accel.accelerator.pool import refresh_pool_listener
 from airflow_provider_accel.plugin import param_formats
 
 if TYPE_CHECKING:
@@ -151,6 +152,8 @@ class AccelerationPlugin(AirflowPlugin):
         {"middleware": ControlCharacterPathGuard, "name": "accel: control-character path guard"},
         {"middleware": SpiceHealthProbe, "name": "accel: Spice's GET /health probe"},
     ]
+    # Creates the refresh pool when the scheduler starts (accelerator/pool.py), issue #15.
+    listeners = [refresh_pool_listener]
     external_views = [
         {
             "name": "Accelerated Datasets",

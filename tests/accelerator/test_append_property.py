@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
-from airflow_provider_accel.spicepod.model import RefreshMode, TimeFormat
+from airflow_provider_accel.spicepod.model import OnConflict, RefreshMode, TimeFormat
 
 from ._helpers import encode_times, make_dataset, query, write_parquet
 
@@ -131,3 +131,114 @@ class TestAppendProperty:
                     for i, ts, p in query(hook.dataset_path(dataset), "SELECT id, ts, payload FROM events")
                 )
                 assert got == expected, f"after drop {n}"
+
+
+#: Split-second and split-day arrivals: whole seconds for every format but ``date`` (whole days).
+SECOND_UNITS = {
+    f: dt.timedelta(days=1) if f == TimeFormat.DATE else dt.timedelta(seconds=1) for f in TimeFormat
+}
+
+
+@st.composite
+def split_arrivals(draw: st.DrawFn) -> list[list[Row]]:
+    """Drops whose first rows share the previous drop's last instant (second or day): the boundary
+    a strict ``>`` loses; re-deliveries of boundary rows and late rows mixed in."""
+    drops: list[list[Row]] = []
+    delivered: list[Row] = []
+    clock = next_id = 0
+    for _ in range(draw(st.integers(2, 4))):
+        rows: list[Row] = []
+        for _ in range(draw(st.integers(1, 4))):  # more rows at the instant already loaded
+            rows.append((next_id, clock, draw(st.sampled_from(["a", "b"]))))
+            next_id += 1
+        for _ in range(draw(st.integers(0, 4))):
+            kind = draw(st.sampled_from(["same", "later", "dup", "late"]))
+            if kind == "dup" and delivered:
+                rows.append(draw(st.sampled_from(delivered[-6:])))
+                continue
+            if kind == "later":
+                clock += draw(st.integers(1, 3))
+            t = clock - draw(st.integers(1, 3)) if kind == "late" else clock
+            rows.append((next_id, t, draw(st.sampled_from(["a", "b"]))))
+            next_id += 1
+        delivered.extend(rows)
+        drops.append(rows)
+    return drops
+
+
+class TestAppendBoundaryProperty:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        drops=split_arrivals(),
+        fmt=st.sampled_from(FORMATS),
+        overlap=st.sampled_from(OVERLAPS),
+        keyed=st.booleans(),
+    )
+    def test_split_second_and_day_arrivals_match_the_oracle(
+        self, drops: list[list[Row]], fmt: TimeFormat, overlap: int, keyed: bool
+    ) -> None:
+        """Rows sharing the loaded second/day across drops are neither lost nor duplicated, with or without
+        a primary key and overlap."""
+        unit = SECOND_UNITS[fmt]
+        with tempfile.TemporaryDirectory() as tmp:
+            src, data = Path(tmp) / "src", Path(tmp) / "data"
+            src.mkdir()
+            hook = DuckDBAcceleratorHook(data_dir=data, lock_timeout=5)
+            dataset = make_dataset(
+                "events",
+                f"file:{src}",
+                mode=RefreshMode.APPEND,
+                time_column="ts",
+                time_format=fmt,
+                overlap=overlap * unit if overlap else None,
+                primary_key=("id",) if keyed else (),
+                on_conflict=OnConflict.UPSERT if keyed else None,
+                params={"file_format": "parquet"},
+            )
+            source: list[Row] = []
+            expected: Counter[Row] = Counter()
+            for n, rows in enumerate(drops):
+                instants = [T0 + r[1] * unit for r in rows]
+                if fmt == TimeFormat.ISO8601:
+                    zones = [dt.UTC, dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=-5))]
+                    ts = pa.array(
+                        [
+                            i.astimezone(zones[r[0] % 3]).isoformat()
+                            for i, r in zip(instants, rows, strict=True)
+                        ]
+                    )
+                else:
+                    ts = encode_times(instants, fmt)
+                table = pa.table(
+                    {
+                        "id": pa.array([r[0] for r in rows], pa.int64()),
+                        "ts": ts,
+                        "payload": pa.array([r[2] for r in rows], pa.string()),
+                    }
+                )
+                write_parquet(src / f"drop-{n:02d}.parquet", table)
+                source.extend(rows)
+                hook.refresh(dataset)
+                expected = reference_append(expected, source, overlap)
+                got = Counter(
+                    (i, round((_instant(ts_value, fmt) - T0) / unit), p)
+                    for i, ts_value, p in query(
+                        hook.dataset_path(dataset), "SELECT id, ts, payload FROM events"
+                    )
+                )
+                assert got == expected, f"after drop {n}"
+                assert max(got.values(), default=1) == 1, "a row was duplicated"
+
+
+def _instant(value: object, fmt: TimeFormat) -> dt.datetime:
+    if fmt == TimeFormat.UNIX_MILLIS:
+        assert isinstance(value, int)
+        return dt.datetime.fromtimestamp(value / 1000, dt.UTC)
+    if isinstance(value, int):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    assert isinstance(value, dt.date)
+    return dt.datetime.combine(value, dt.time(), dt.UTC)

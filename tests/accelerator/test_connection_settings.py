@@ -12,10 +12,12 @@ from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 
 class TestConnectionSettings:
     def test_missing_default_connection_means_duckdb_defaults(self, tmp_path: Path) -> None:
-        """Without an accel_duckdb_default connection a refresh uses DuckDB's own defaults."""
+        """Without an accel_duckdb_default connection a refresh uses DuckDB's defaults, but bounded memory."""
         hook = DuckDBAcceleratorHook(data_dir=tmp_path)
         config = hook.get_connect_config()
-        assert "memory_limit" not in config and "threads" not in config
+        assert "threads" not in config
+        # Issue #15: the memory limit and spill directory are derived by default (accelerator/resources.py).
+        assert config["memory_limit"].endswith("MiB") and config["temp_directory"].startswith(str(tmp_path))
         assert config["autoinstall_known_extensions"] is False
 
     def test_connection_extra_sets_memory_threads_and_temp_directory(
