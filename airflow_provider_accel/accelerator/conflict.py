@@ -111,6 +111,10 @@ CONFLICT_POLICIES: dict[OnConflict | None, ConflictPolicy] = {
     None: ConflictPolicy(),
     OnConflict.DROP: DropIncoming(),
     OnConflict.UPSERT: Upsert(),
+    # Spice's in-batch variants: several incoming rows of one key keep the newest, which Upsert
+    # already does for every batch (plain upsert here never fails on in-batch duplicates).
+    OnConflict.UPSERT_DEDUP: Upsert(),
+    OnConflict.UPSERT_DEDUP_BY_ROW_ID: Upsert(),
 }
 
 

@@ -210,7 +210,7 @@ def parse_spicepod(
         api_key_auth_enabled=api_key_auth_enabled,
         api_keys=api_keys,
     )
-    return apply_snapshot_settings(data, spicepod)
+    return apply_snapshot_settings(data, spicepod, strict=strict)
 
 
 def _top_level_notices(data: Mapping[Any, Any], notices: list[str]) -> None:
@@ -291,6 +291,8 @@ def _parse_section(raw: Mapping[Any, Any], section: f.Section, ctx: FieldContext
         if field.use is f.Use.IGNORED:
             ctx.notice(f"{ctx.path(field.key)} is ignored: {field.notice}.")
             continue
+        if field.pending:
+            ctx.notice(f"{ctx.path(field.key)} is accepted but not acted on yet: {field.pending}.")
         ctx.parsed[field.key] = parsed
     for field in section:
         for rule in field.rules:

@@ -131,24 +131,39 @@ def snapshot_settings(dataset: Dataset) -> DatasetSnapshots:
 # --------------------------------------------------------------------------------------------------
 
 
-def apply_snapshot_settings(data: Mapping[str, Any], spicepod: Spicepod) -> Spicepod:
-    """``spicepod`` with its ``snapshots`` block and each dataset's snapshot settings read from ``data``."""
+def apply_snapshot_settings(data: Mapping[str, Any], spicepod: Spicepod, *, strict: bool = True) -> Spicepod:
+    """``spicepod`` with its ``snapshots`` block and each dataset's snapshot settings read from ``data``.
+
+    A dataset whose snapshot settings are invalid errors alone (``dataset_errors``) unless ``strict``.
+    """
+    from airflow_provider_accel.spicepod.model import DatasetError  # the model imports this module
+
     store = _parse_block(data.get("snapshots"))
     raw_datasets = data.get("datasets") or []
     by_name = {
-        raw.get("name"): raw.get("acceleration")
+        raw["name"]: raw["acceleration"]
         for raw in raw_datasets
-        if isinstance(raw, Mapping) and isinstance(raw.get("acceleration"), Mapping)
+        if isinstance(raw, Mapping)
+        and isinstance(raw.get("name"), str)
+        and isinstance(raw.get("acceleration"), Mapping)
     }
     datasets = []
+    errors = list(spicepod.dataset_errors)
     for dataset in spicepod.datasets:
         raw_acceleration = by_name.get(dataset.name)
         if dataset.acceleration is None or raw_acceleration is None:
             datasets.append(dataset)
             continue
-        settings = _parse_acceleration(raw_acceleration, dataset, store)
+        try:
+            settings = _parse_acceleration(raw_acceleration, dataset, store)
+        except SpicepodError as err:
+            if strict:
+                raise
+            errors.append(DatasetError(dataset.name, dataset.from_, str(err), err.field))
+            continue
         acceleration: Acceleration = dataclasses.replace(dataset.acceleration, snapshots=settings)
         datasets.append(dataclasses.replace(dataset, acceleration=acceleration))
+    spicepod = dataclasses.replace(spicepod, dataset_errors=tuple(errors))
     result = dataclasses.replace(spicepod, snapshots=store, datasets=tuple(datasets))
     # Any fixed data_dir tells which datasets share a file: relative files resolve against the same one.
     check_dedicated_files(result)

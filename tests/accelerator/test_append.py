@@ -198,9 +198,14 @@ class TestAppendTimeFormats:
 
 
 class TestPrimaryKey:
-    def test_upsert_replaces_conflicting_rows(self, hook: DuckDBAcceleratorHook, src: Path) -> None:
-        """on_conflict upsert: the newest incoming row per key replaces the accelerated one."""
-        dataset = append_dataset(src, primary_key=("id",), on_conflict=OnConflict.UPSERT)
+    @pytest.mark.parametrize(
+        "action", [OnConflict.UPSERT, OnConflict.UPSERT_DEDUP, OnConflict.UPSERT_DEDUP_BY_ROW_ID]
+    )
+    def test_upsert_replaces_conflicting_rows(
+        self, hook: DuckDBAcceleratorHook, src: Path, action: OnConflict
+    ) -> None:
+        """upsert and its dedup variants: the newest incoming row per key replaces the accelerated one."""
+        dataset = append_dataset(src, primary_key=("id",), on_conflict=action)
         drop(src, "d1", [(1, 1, "v1"), (2, 2, "v1"), (3, 3, "v1")])
         hook.refresh(dataset)
         drop(src, "d2", [(2, 4, "v2"), (2, 5, "v3"), (4, 4, "v1")])

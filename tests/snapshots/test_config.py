@@ -124,15 +124,24 @@ def test_invalid_values_are_named(block: Any, acceleration: dict[str, Any], fiel
     if field == "snapshots.location" and words == "needs a location":
         words = "location URI"
     with pytest.raises(SpicepodError) as info:
-        parse_spicepod(_pod(block, acceleration))
+        parse_spicepod(_pod(block, acceleration), strict=True)
     assert info.value.field == field
     assert words in str(info.value)
+
+
+def test_invalid_dataset_settings_error_that_dataset_alone() -> None:
+    """Outside strict mode, a dataset with invalid snapshot settings errors alone; the pod still loads."""
+    pod = parse_spicepod(_pod(STORE, {"snapshots": "bogus"}), strict=False)
+    assert [e.field for e in pod.dataset_errors] == ["acceleration.snapshots"]
+    assert "bogus" in pod.dataset_errors[0].reason
 
 
 def test_shared_file_is_refused() -> None:
     """A dataset sharing its DuckDB file cannot have snapshots (a snapshot copies the whole file)."""
     with pytest.raises(SpicepodError, match="needs a dataset with its own file") as info:
-        parse_spicepod(_pod(STORE, {"snapshots": "enabled"}, {}, files=("shared.duckdb", "shared.duckdb")))
+        parse_spicepod(
+            _pod(STORE, {"snapshots": "enabled"}, {}, files=("shared.duckdb", "shared.duckdb")), strict=True
+        )
     assert info.value.dataset == "d0"
     # Without snapshots, sharing stays allowed.
     parse_spicepod(_pod(STORE, {}, {}, files=("shared.duckdb", "shared.duckdb")))

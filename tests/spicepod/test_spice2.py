@@ -177,13 +177,13 @@ class TestSpice2Keys:
         ds = parse_dataset({"refresh_mode": "append"}, time_column="last_modified").datasets[0]
         assert ds.time_column == "last_modified" and ds.acceleration.refresh_mode is RefreshMode.APPEND
 
-    def test_snapshot_refresh_mode_is_not_served_yet(self) -> None:
-        """refresh_mode snapshot parses; the dataset is not served yet, with a reason, the others are."""
+    def test_snapshot_refresh_mode_needs_a_snapshot_location(self) -> None:
+        """refresh_mode snapshot parses; without a snapshots block that dataset errors alone, saying why."""
         served, errors = served_and_errors(
             make_dataset({"refresh_mode": "snapshot"}), make_dataset(name="zones")
         )
         assert served == ["zones"]
-        assert "snapshot is not served yet" in errors["taxi_trips"]
+        assert "needs the spicepod's top-level snapshots block" in errors["taxi_trips"]
 
 
 class TestDuckDBParams:
@@ -375,3 +375,29 @@ def test_initial_load_only_modes_are_logged(caplog: pytest.LogCaptureFixture) ->
     assert any("cdc" in m and "initial load only" in m and "change feed" in m for m in messages)
     assert any("cache" in m and "initial load only" in m and "serves no queries" in m for m in messages)
     assert any("bad" in m and "gets no DAG" in m and "turso" in m for m in messages)
+
+
+class TestPendingKeys:
+    """Keys parsed into the model that the engine does not apply yet are never silently accepted."""
+
+    @pytest.mark.parametrize(
+        ("dataset_keys", "acceleration_keys", "path"),
+        [
+            ({"on_schema_change": "append_new_columns"}, {}, "on_schema_change"),
+            ({}, {"indexes": {"id": "unique"}}, "acceleration.indexes"),
+            (
+                {},
+                {"params": {"on_refresh_sort_columns": "id"}},
+                "acceleration.params.on_refresh_sort_columns",
+            ),
+            ({}, {"params": {"on_full_refresh": "swap_file"}}, "acceleration.params.on_full_refresh"),
+        ],
+    )
+    def test_pending_key_is_noticed(
+        self, dataset_keys: dict[str, Any], acceleration_keys: dict[str, Any], path: str
+    ) -> None:
+        """Setting such a key loads the dataset and adds a notice naming it and what happens instead."""
+        raw = make_dataset({"enabled": True, **acceleration_keys}, **dataset_keys)
+        pod = parse_spicepod(make_pod(raw), strict=True)
+        assert pod.datasets, pod.dataset_errors
+        assert any(path in n and "not acted on yet" in n for n in pod.notices), pod.notices
