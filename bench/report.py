@@ -371,7 +371,8 @@ def at_scale(results: dict[str, Any]) -> list[str]:
         every, one = many["parse_all"], many["parse_one_task"]
         lines.append(
             f"DAG file on a {many['datasets']:,}-dataset spicepod, warm (imports done, no spicepod "
-            f"parsed yet in the process): {_fmt(every['median_s'])} s for {every['dags']:,} DAGs (dag-processor); "
+            f"parsed yet in the process): {_fmt(every['median_s'])} s for {every['dags']:,} DAGs "
+            f"(dag-processor); "
             f"{_fmt(one['median_s'])} s for {one['dags']} DAGs as a refresh task parses it (Airflow's "
             "parsing context names its DAG)."
         )
