@@ -118,7 +118,8 @@ def run_endpoint(scale: Any, work: Path) -> dict[str, Any]:
             log(line)
     if proc.returncode != 0:
         raise RuntimeError(f"endpoint bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 def save_partial(results: dict[str, Any], out: Path) -> None:

@@ -264,8 +264,8 @@ def markdown(results: dict[str, Any]) -> str:
     for source, entries in memory.get("by_source", {}).items():
         for rows in sorted(entries, key=int):
             e = entries[rows]
-            cells = [_fmt(e["baseline_rss_mib"], 1), _fmt(e["peak_rss_mib"], 1), _fmt(e["seconds"], 2)]
-            lines.append(f"| {source} | {int(rows):,} | " + " | ".join(cells) + " |")
+            figures = [_fmt(e["baseline_rss_mib"], 1), _fmt(e["peak_rss_mib"], 1), _fmt(e["seconds"], 2)]
+            lines.append(f"| {source} | {int(rows):,} | " + " | ".join(figures) + " |")
     for source, growth in {**memory.get("growth", {}), **memory.get("growth_with_memory_limit", {})}.items():
         lines.append(f"\nGrowth {source}: {_fmt(growth)}")
     lines += [
@@ -297,8 +297,8 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         for name, lat in endpoint["latency"].items():
             rps = endpoint["throughput_rps"].get(name)
-            cells = [_fmt(lat["p50_ms"], 1), _fmt(lat["p99_ms"], 1), _fmt(rps, 1)]
-            lines.append(f"| {name} | {lat['n']} | " + " | ".join(cells) + " |")
+            figures = [_fmt(lat["p50_ms"], 1), _fmt(lat["p99_ms"], 1), _fmt(rps, 1)]
+            lines.append(f"| {name} | {lat['n']} | " + " | ".join(figures) + " |")
         lines.append(
             f"\nThroughput: {endpoint['concurrency']} concurrent clients. Errors: {endpoint.get('errors')}."
         )

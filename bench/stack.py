@@ -52,6 +52,7 @@ class BenchAirflow(LocalAirflow):
         stack = cls.create(
             home, dag_file=DAG_FILE, passwords=dict([ADMIN]), roles=ROLES, secret=SECRET, pythonpath=REPO_ROOT
         )
+        assert isinstance(stack, BenchAirflow)  # create() is a classmethod: cls's own type
         try:
             stack.start_all(STARTUP_TIMEOUT)
             stack.tokens["admin"] = stack.token(*ADMIN)
