@@ -33,6 +33,11 @@ KEYS = (
     "append_1pct_vs_full",
     "rss_growth_1m_to_5m",
     "endpoint_p50_vs_airflow",
+    "full_vs_duckdb_same_settings",
+    "wide_full_vs_duckdb",
+    "wide_rows_per_s_per_core",
+    "parse_1000_datasets_s",
+    "datasets_status_p50_ms_1000",
 )
 
 
@@ -221,6 +226,10 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
             log(f"  endpoint failed: {results['endpoint']['error']}")
 
     save_partial(results, out)
+    from bench import scale_stages
+
+    scale_stages.run(scale, work, results, log)
+    save_partial(results, out)
     if scale.profile and "profile" not in skip:
         log("[profile] pyinstrument of the full and append paths")
         from bench.profile import profile_paths
@@ -241,6 +250,8 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         "endpoint_p50_vs_airflow": ratio(
             endpoint.get("ours", {}).get("p50_ms"), endpoint.get("airflow", {}).get("p50_ms")
         ),
+        "full_vs_duckdb_same_settings": ratio(med["ours"], med.get("duckdb_ctas_unordered")),
+        **scale_stages.summary(results),
     }
     results["summary_notes"] = {
         "full_vs_duckdb": (

@@ -14,6 +14,10 @@ GOALS = {
     "append_1pct_vs_full": ("<=", 0.05, "append of 1% new rows / full refresh"),
     "rss_growth_1m_to_5m": ("<=", 1.5, "peak RSS at 5M rows / at 1M (worst of Parquet, PostgreSQL)"),
     "endpoint_p50_vs_airflow": ("<=", 1.2, "p50 of POST .../acceleration/refresh / POST .../dagRuns"),
+    "full_vs_duckdb_same_settings": ("<=", 1.05, "full refresh / DuckDB CTAS, preserve_insertion_order off"),
+    "wide_full_vs_duckdb": ("<=", 1.05, "wide-table full refresh / DuckDB CTAS, same settings"),
+    "parse_1000_datasets_s": ("<=", 2.0, "seconds: the DAG file on 1,000 datasets, warm"),
+    "datasets_status_p50_ms_1000": ("<=", 200.0, "ms: p50 of GET /v1/datasets?status=true, 1,000 datasets"),
 }
 
 
@@ -326,6 +330,7 @@ def markdown(results: dict[str, Any]) -> str:
             "`task_other`: the rest until the rows are visible (operator set-up, reporting, "
             "polling granularity 20 ms)."
         )
+    lines += at_scale(results)
     profile = results.get("profile")
     if profile:
         lines += ["", "## Profile (pyinstrument)", ""]
@@ -343,6 +348,44 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["### Findings", ""] + [f"* {f}" for f in findings(results)]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in results.get("plots", [])]
     return "\n".join(lines) + "\n"
+
+
+def at_scale(results: dict[str, Any]) -> list[str]:
+    """The wide-table and thousand-dataset sections (bench/wide.py, bench/many_datasets.py)."""
+    lines = ["", "## Wide table (ClickBench-like)", ""]
+    wide = results.get("wide", {})
+    if "median_s" in wide:
+        med = wide["median_s"]
+        lines.append(
+            f"{wide['table_rows']:,} rows x {wide['columns']} columns (45 strings), 20 Parquet files: ours "
+            f"{_fmt(med['ours'])} s, DuckDB CTAS with the same settings "
+            f"{_fmt(med['duckdb_ctas_unordered'])} s; "
+            f"{_fmt(wide['rows_per_s_per_core'], 0)} rows/s per core on {wide['cores']} cores "
+            f"({results['machine'].get('cpu_model')})."
+        )
+    else:
+        lines.append(f"Not measured: {wide.get('error')}")
+    lines += ["", "## Many datasets", ""]
+    many = results.get("many_datasets", {})
+    if "parse_all" in many:
+        every, one = many["parse_all"], many["parse_one_task"]
+        lines.append(
+            f"DAG file on a {many['datasets']:,}-dataset spicepod, warm (imports done, no spicepod "
+            f"parsed yet in the process): {_fmt(every['median_s'])} s for {every['dags']:,} DAGs "
+            f"(dag-processor); "
+            f"{_fmt(one['median_s'])} s for {one['dags']} DAGs as a refresh task parses it (Airflow's "
+            "parsing context names its DAG)."
+        )
+        status = many.get("status")
+        if status:
+            lines.append(
+                f"\n`GET /v1/datasets?status=true` ({status['datasets_listed']:,} datasets, api-server app "
+                f"in-process): p50 {_fmt(status['p50_ms'], 1)} ms, p99 {_fmt(status['p99_ms'], 1)} ms "
+                f"(n={status['n']})."
+            )
+    else:
+        lines.append(f"Not measured: {many.get('error')}")
+    return lines
 
 
 def write(results: dict[str, Any], out: Path) -> None:

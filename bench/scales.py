@@ -32,6 +32,13 @@ class Scale:
     real_rows: int | None
     #: Profile the full and append paths with pyinstrument.
     profile: bool
+    #: Rows of the ClickBench-like wide table (bench/wide.py).
+    wide_rows: int = 20_000
+    #: Datasets of the DAG-file parse figure, and its repetitions (bench/many_datasets.py).
+    parse_datasets: int = 1_000
+    parse_reps: int = 1
+    #: Requests of the ``GET /v1/datasets?status=true`` figure (0: not measured).
+    status_requests: int = 5
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -53,6 +60,9 @@ SCALES: dict[str, Scale] = {
         e2e_rows=100,
         real_rows=20_000,
         profile=False,
+        wide_rows=5_000,
+        # CI's cost: the keys are measured at 200 datasets (results.json says how many).
+        parse_datasets=200,
     ),
     # A quick look on a laptop: a few minutes.
     "small": Scale(
@@ -69,6 +79,9 @@ SCALES: dict[str, Scale] = {
         e2e_rows=1_000,
         real_rows=None,
         profile=True,
+        wide_rows=1_000_000,
+        parse_reps=3,
+        status_requests=30,
     ),
     # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
@@ -85,5 +98,8 @@ SCALES: dict[str, Scale] = {
         e2e_rows=1_000,
         real_rows=None,
         profile=True,
+        wide_rows=10_000_000,
+        parse_reps=5,
+        status_requests=50,
     ),
 }

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, get_parsing_context
 
 from airflow_provider_accel.accelerator.pool import POOL_NAME
 from airflow_provider_accel.exceptions import SpicepodError
@@ -144,14 +144,32 @@ def build_dataset_dags(dataset: Dataset, spicepod: Spicepod) -> list[DAG]:
     return dags
 
 
-def build_dags(spicepod: Spicepod) -> dict[str, DAG]:
-    """Every DAG of the spicepod, by dag_id. Datasets without acceleration get none."""
+def dataset_for_dag_id(spicepod: Spicepod, dag_id: str) -> Dataset | None:
+    """The accelerated dataset whose refresh or retention DAG is ``dag_id`` (None: no such DAG here)."""
+    for dataset in spicepod.accelerated_datasets:
+        if dag_id in (dag_id_for(dataset.name), retention_dag_id_for(dataset.name)):
+            return dataset
+    return None
+
+
+def build_dags(spicepod: Spicepod, only_dag_id: str | None = None) -> dict[str, DAG]:
+    """Every DAG of the spicepod, by dag_id. Datasets without acceleration get none.
+
+    ``only_dag_id``: build just the DAG(s) of the dataset owning that DAG id (all of them when no
+    dataset does, so a stale id still gets Airflow's own "DAG not found" against the full file).
+    """
     # The trigger forms' refresh_sql/jitter formats run the project's validator wherever the DAGs
     # are built (dag-processor, workers, dag.test), not only in the api-server that loads the plugin.
     param_formats.register(d.name for d in spicepod.accelerated_datasets)
+    datasets: tuple[Dataset, ...] = spicepod.accelerated_datasets
+    if only_dag_id is not None:
+        # DAG ids are unique per dataset: the loader refuses two datasets mapping to one DAG id.
+        owner = dataset_for_dag_id(spicepod, only_dag_id)
+        if owner is not None:
+            datasets = (owner,)
     dags: dict[str, DAG] = {}
     owners: dict[str, str] = {}
-    for dataset in spicepod.accelerated_datasets:
+    for dataset in datasets:
         for dag in build_dataset_dags(dataset, spicepod):
             if dag.dag_id in dags:
                 raise SpicepodError(
@@ -187,7 +205,13 @@ def load_dags() -> dict[str, DAG]:
 
     A dataset that cannot be served gets no DAG and a warning here (with ``[accel] strict_spicepod``
     it is an import error of the DAG file instead).
+
+    When Airflow parses the file to run one task (its task runner sets the parsing context's
+    ``dag_id``), only that dataset's DAGs are built: a refresh task of a 1,000-dataset pod does not
+    pay for the other 999. The dag-processor sets no context and gets every DAG.
     """
     spicepod = current_spicepod()
-    log_spicepod(spicepod)
-    return build_dags(spicepod)
+    only_dag_id = get_parsing_context().dag_id
+    if only_dag_id is None:
+        log_spicepod(spicepod)
+    return build_dags(spicepod, only_dag_id=only_dag_id)

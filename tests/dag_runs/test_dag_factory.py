@@ -191,3 +191,42 @@ class TestDagFile:
         bag = DagBag(dag_folder=accel_dag_file.parent)
         assert not bag.import_errors
         assert sorted(bag.dag_ids) == ["accelerate_trips"]
+
+
+class TestParsingContext:
+    POD = (
+        "version: v1\nkind: Spicepod\nname: ctx\ndatasets:\n"
+        "  - {from: 'file:/a.parquet', name: a, acceleration: {enabled: true}}\n"
+        "  - {from: 'file:/b.parquet', name: b, time_column: ts, acceleration: {enabled: true, "
+        "retention_check_enabled: true, retention_period: 7d, retention_check_interval: 1h}}\n"
+        "  - {from: 'file:/c.parquet', name: c, acceleration: {enabled: true}}\n"
+    )
+
+    @pytest.mark.parametrize(
+        ("dag_id", "expected"),
+        [
+            ("accelerate_b", ["accelerate_b", "accelerate_b__retention"]),
+            ("accelerate_b__retention", ["accelerate_b", "accelerate_b__retention"]),
+            ("accelerate_gone", ["accelerate_a", "accelerate_b", "accelerate_b__retention", "accelerate_c"]),
+        ],
+    )
+    def test_task_parse_builds_only_its_datasets_dags(
+        self,
+        airflow_db: Path,
+        accel_dag_file: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path,
+        dag_id: str,
+        expected: list[str],
+    ) -> None:
+        """With Airflow's parsing context naming a DAG, the file builds only that dataset's DAGs."""
+        from airflow.dag_processing.dagbag import DagBag
+        from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+
+        pod = tmp_path / "spicepod.yaml"
+        pod.write_text(self.POD)
+        monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(pod))
+        with _airflow_parsing_context_manager(dag_id=dag_id, task_id="refresh"):
+            bag = DagBag(dag_folder=accel_dag_file.parent)
+        assert not bag.import_errors
+        assert sorted(bag.dag_ids) == expected
