@@ -14,15 +14,14 @@ per-row work.
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import TYPE_CHECKING, ClassVar
 
-from airflow_provider_accel.sources._common import StreamingSource, quote_ident, resolve_params
+from airflow_provider_accel.sources._common import resolve_params
+from airflow_provider_accel.sources.arrow_dataset import ArrowDatasetSource
 from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
 
 if TYPE_CHECKING:
     import duckdb
-    import pyarrow as pa
     import pyarrow.dataset as pads
 
     from airflow_provider_accel.spicepod.model import Dataset
@@ -41,7 +40,7 @@ _STORAGE_OPTIONS = {
 _TERMINAL_WORDS = ("403", "401", "Forbidden", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch")
 
 
-class DeltaLakeSource(StreamingSource):
+class DeltaLakeSource(ArrowDatasetSource):
     """The current version of a Delta Lake table, scanned by DuckDB through an Arrow dataset."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("delta_lake:",)
@@ -49,10 +48,10 @@ class DeltaLakeSource(StreamingSource):
         duckdb_native=True, filter_pushdown=True, projection_pushdown=True
     )
 
+    view_prefix: ClassVar[str] = "accel_delta"
+
     def __init__(self, dataset: Dataset) -> None:
         super().__init__(dataset)
-        self._dataset: pads.Dataset | None = None
-        self._registered: tuple[duckdb.DuckDBPyConnection, str] | None = None
         #: The Delta table version the last schema/scan read.
         self.version: int | None = None
 
@@ -101,34 +100,9 @@ class DeltaLakeSource(StreamingSource):
         log.info("Dataset %s: Delta table %s at version %s", self.dataset.name, self.table_uri, self.version)
         return self._dataset
 
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        return self.arrow_dataset().schema
-
-    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._register(con)
-
-    def _register(self, con: duckdb.DuckDBPyConnection) -> str:
-        if self._registered is not None and self._registered[0] is con:
-            return self._registered[1]
-        self.close()
-        name = f"accel_delta_{uuid.uuid4().hex[:12]}"
-        con.register(name, self.arrow_dataset())
-        self._registered = (con, name)
-        return name
-
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         # A fresh snapshot per scan: an append must see the commits made since the last one.
         self.close()
         self._dataset = None
         self.check_columns(self.schema(con), request.columns)
-        name = self._register(con)
-        return SourceScan(duckdb_sql=f"SELECT * FROM {quote_ident(name)}")
-
-    def close(self) -> None:
-        registered, self._registered = self._registered, None
-        if registered is not None:
-            con, name = registered
-            try:
-                con.unregister(name)
-            except Exception as err:  # connection already closed: the registration died with it
-                log.debug("Dataset %s: unregistering %s: %s", self.dataset.name, name, err)
+        return SourceScan(duckdb_sql=f"SELECT * FROM {self._registered_view(con)}")

@@ -18,7 +18,6 @@ DuckDB here cannot load httpfs, so the objects are read by Arrow's C++ S3 filesy
 from __future__ import annotations
 
 import logging
-import uuid
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
@@ -26,7 +25,8 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from airflow_provider_accel.exceptions import SpicepodError
-from airflow_provider_accel.sources._common import StreamingSource, quote_ident, resolve_params
+from airflow_provider_accel.sources._common import quote_ident, resolve_params
+from airflow_provider_accel.sources.arrow_dataset import ArrowDatasetSource
 from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
 from airflow_provider_accel.sources.file import hive_partitioning, is_hidden
 
@@ -80,7 +80,7 @@ def file_format_for(dataset: Dataset, key: str) -> str:
     return _EXTENSIONS.get(PurePosixPath(key).suffix.lower(), "parquet")
 
 
-class ObjectStoreSource(StreamingSource):
+class ObjectStoreSource(ArrowDatasetSource):
     """Objects under an ``s3://`` prefix, read as one Arrow dataset registered in DuckDB."""
 
     prefixes: ClassVar[tuple[str, ...]] = ("s3://", "s3a://")
@@ -88,10 +88,7 @@ class ObjectStoreSource(StreamingSource):
         duckdb_native=True, filter_pushdown=True, projection_pushdown=True
     )
 
-    def __init__(self, dataset: Dataset) -> None:
-        super().__init__(dataset)
-        self._registered: tuple[duckdb.DuckDBPyConnection, str] | None = None
-        self._dataset: pads.Dataset | None = None
+    view_prefix: ClassVar[str] = "accel_s3"
 
     @property
     def location(self) -> tuple[str, str]:
@@ -221,32 +218,8 @@ class ObjectStoreSource(StreamingSource):
             self._fail(err)
         return self._dataset
 
-    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
-        return self.arrow_dataset().schema
-
-    def prepare(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._register(con)
-
-    def _register(self, con: duckdb.DuckDBPyConnection) -> str:
-        if self._registered is not None and self._registered[0] is con:
-            return self._registered[1]
-        self.close()
-        name = f"accel_s3_{uuid.uuid4().hex[:12]}"
-        con.register(name, self.arrow_dataset())
-        self._registered = (con, name)
-        return name
-
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         self.check_columns(self.schema(con), request.columns)
         name = self._register(con)
         log.info("Dataset %s: reading %s as Arrow dataset %s", self.dataset.name, self.description, name)
         return SourceScan(duckdb_sql=f"SELECT * FROM {quote_ident(name)}")
-
-    def close(self) -> None:
-        registered, self._registered = self._registered, None
-        if registered is not None:
-            con, name = registered
-            try:
-                con.unregister(name)
-            except Exception as err:  # connection already closed: the registration died with it
-                log.debug("Dataset %s: unregistering %s: %s", self.dataset.name, name, err)
