@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from accelerator.conftest import data_dir, hook, src  # noqa: F401  (the accelerator suite's fixtures)
 from servers import services_required
-
-from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 
 
 def _skip_or_fail(reason: str) -> None:
@@ -38,22 +37,3 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "src"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "data"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def hook(data_dir: Path) -> DuckDBAcceleratorHook:
-    return DuckDBAcceleratorHook(data_dir=data_dir, lock_timeout=5)
