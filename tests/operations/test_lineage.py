@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,18 +47,37 @@ datasets:
 
 
 @pytest.fixture
-def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The OpenLineage provider configured with its file transport, appending one event per line."""
+    from airflow.listeners.listener import get_listener_manager as core_listeners
+    from airflow.providers.openlineage import conf as ol_conf
     from airflow.providers.openlineage.plugins import listener as ol_listener
+    from airflow.sdk.listener import get_listener_manager as task_listeners
 
     path = tmp_path / "openlineage.jsonl"
     transport = {"type": "file", "log_file_path": str(path), "append": True}
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "accel-test")
-    # The listener builds its client (and so reads the transport) once per process: start afresh.
-    adapter = ol_listener.get_openlineage_listener().adapter
-    adapter._client = None
-    return path
+    # The provider caches its settings (is_disabled, transport, namespace ...) once per process, and
+    # registers its listener only if it was enabled when the plugins were first loaded: an earlier
+    # dag.test() in this session, without a transport, left it disabled and unregistered.
+    for setting in vars(ol_conf).values():
+        if callable(getattr(setting, "cache_clear", None)):
+            setting.cache_clear()
+    listener = ol_listener.get_openlineage_listener()
+    listener.adapter._client = None
+    managers = (core_listeners(), task_listeners())
+    for manager in managers:
+        manager.add_listener(listener)
+    yield path
+    # The rest of the session runs without a transport: a listener left behind would try to emit
+    # every task event and wait out its timeout.
+    for manager in managers:
+        if manager.pm.is_registered(listener):
+            manager.pm.unregister(listener)
+    for setting in vars(ol_conf).values():
+        if callable(getattr(setting, "cache_clear", None)):
+            setting.cache_clear()
 
 
 def events(path: Path, job_suffix: str = "refresh") -> list[dict[str, Any]]:
