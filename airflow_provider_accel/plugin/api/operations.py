@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 # FastAPI resolves the route annotations at runtime: these imports must not be TYPE_CHECKING-only.
@@ -36,7 +37,7 @@ from airflow_provider_accel.plugin.api import service
 from airflow_provider_accel.plugin.api.auth import RUN, requires_dataset_access
 from airflow_provider_accel.plugin.api.datasets import find_accelerated_dataset
 from airflow_provider_accel.plugin.api.errors import ApiError, MessageErrorRoute
-from airflow_provider_accel.plugin.api.schemas import MessageResponse
+from airflow_provider_accel.plugin.api.schemas import error_responses
 
 if TYPE_CHECKING:
     from airflow.models.dagbag import DBDagBag
@@ -118,16 +119,9 @@ def replace_active_refreshes(dataset: Dataset, user: BaseUser, dag_bag: DBDagBag
     return cancelled
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Invalid request",
-        401: "Not authenticated",
-        403: "Not allowed to do this on the dataset's DAG",
-        404: "Dataset or refresh not found",
-        409: "The refresh has already finished",
-        500: "Internal server error",
-    }
-    return {code: {"model": MessageResponse, "description": descriptions[code]} for code in codes}
+_responses = partial(
+    error_responses, described={404: "Dataset or refresh not found", 409: "The refresh has already finished"}
+)
 
 
 @router.delete(

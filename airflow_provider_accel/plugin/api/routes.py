@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 # FastAPI resolves the route annotations at runtime: these imports must not be TYPE_CHECKING-only.
@@ -33,10 +34,10 @@ from airflow_provider_accel.plugin.api.schemas import (
     AccelerationDetails,
     ComponentStatusItem,
     DatasetItem,
-    MessageResponse,
     RefreshSqlResponse,
     RefreshStatusResponse,
     RefreshTriggeredResponse,
+    error_responses,
 )
 from airflow_provider_accel.spicepod.model import RefreshMode, dag_id_for
 from airflow_provider_accel.spicepod.overrides import (
@@ -53,17 +54,10 @@ log = logging.getLogger(__name__)
 router = APIRouter(route_class=MessageErrorRoute, tags=["Datasets"])
 
 
-def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    descriptions = {
-        400: "Invalid request",
-        401: "Not authenticated",
-        403: "Not allowed to do this on the dataset's DAG",
-        404: "Dataset not found",
-        409: "The dataset's DAG is paused",
-        500: "Internal server error",
-        503: "The dataset's DAG is not parsed yet; retry",
-    }
-    return {code: {"model": MessageResponse, "description": descriptions[code]} for code in codes}
+_responses = partial(
+    error_responses,
+    described={409: "The dataset's DAG is paused", 503: "The dataset's DAG is not parsed yet; retry"},
+)
 
 
 async def _raw_body(request: Request) -> bytes:

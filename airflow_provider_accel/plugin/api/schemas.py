@@ -7,6 +7,7 @@ so that the 400 messages are the same here, in a DAG run conf and in the trigger
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -59,6 +60,26 @@ class MessageResponse(BaseModel):
     model_config = ConfigDict(title="MessageResponse")
 
     message: str = Field(description="The message describing the result of the request")
+
+
+ERROR_DESCRIPTIONS: Mapping[int, str] = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Not allowed to do this on the dataset's DAG",
+    404: "Dataset not found",
+    500: "Internal server error",
+}
+
+
+def error_responses(
+    *codes: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for error codes, each answered with a :class:`MessageResponse` body.
+
+    ``described`` adds or rewords the descriptions a router means by a code (a 409 differs per route).
+    """
+    texts = {**ERROR_DESCRIPTIONS, **(described or {})}
+    return {code: {"model": MessageResponse, "description": texts[code]} for code in codes}
 
 
 class RefreshTriggeredResponse(MessageResponse):
