@@ -35,6 +35,14 @@ class ModeRules:
     refetches: bool
     #: Why a mode that does not re-fetch stops after its initial load (shown in logs and status).
     initial_load_only_reason: str | None = None
+    #: A manual run (API, trigger form) of a dataset configured with this mode does its work, even
+    #: when an override may not ask for the mode (``on_demand``): a replica follows its snapshots.
+    manual_runs: bool | None = None
+
+    @property
+    def serves_manual_runs(self) -> bool:
+        """A manual run of a dataset in this mode is served (by default: when it may be asked for)."""
+        return self.on_demand if self.manual_runs is None else self.manual_runs
 
 
 REFRESH_MODES: Mapping[RefreshMode, ModeRules] = MappingProxyType(
@@ -60,7 +68,7 @@ REFRESH_MODES: Mapping[RefreshMode, ModeRules] = MappingProxyType(
         ),
         # Never fetches from the source: each run follows the published snapshots (snapshots/),
         # which the operator handles before any strategy; its runs may be triggered on demand.
-        RefreshMode.SNAPSHOT: ModeRules(on_demand=False, refetches=False),
+        RefreshMode.SNAPSHOT: ModeRules(on_demand=False, refetches=False, manual_runs=True),
     }
 )
 

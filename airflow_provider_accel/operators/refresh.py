@@ -166,7 +166,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
 
         mode_text = overrides.refresh_mode.value if overrides.refresh_mode else self.refresh_mode
         mode = RefreshMode(mode_text) if mode_text else acceleration.refresh_mode
-        if on_demand and not rules_for(mode).on_demand and mode is not RefreshMode.SNAPSHOT:
+        if on_demand and not rules_for(mode).serves_manual_runs:
             raise AirflowFailException(
                 f"Dataset {dataset.name}: refresh_mode {mode.value} cannot be refreshed on demand; "
                 "use full or append."
