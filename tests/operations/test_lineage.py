@@ -1,18 +1,19 @@
-"""OpenLineage events of real refreshes (dag.test), written by the OpenLineage provider's file transport."""
+"""OpenLineage events of real refreshes (`airflow dags test`), written by the file transport."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.utils.state import DagRunState
 from servers import PG_HOST, PG_PORT, PG_USER
-
-from airflow_provider_accel.dags.factory import load_dags
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
 
@@ -47,37 +48,37 @@ datasets:
 
 
 @pytest.fixture
-def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The OpenLineage provider configured with its file transport, appending one event per line."""
-    from airflow.listeners.listener import get_listener_manager as core_listeners
-    from airflow.providers.openlineage import conf as ol_conf
-    from airflow.providers.openlineage.plugins import listener as ol_listener
-    from airflow.sdk.listener import get_listener_manager as task_listeners
-
     path = tmp_path / "openlineage.jsonl"
     transport = {"type": "file", "log_file_path": str(path), "append": True}
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "accel-test")
-    # The provider caches its settings (is_disabled, transport, namespace ...) once per process, and
-    # registers its listener only if it was enabled when the plugins were first loaded: an earlier
-    # dag.test() in this session, without a transport, left it disabled and unregistered.
-    for setting in vars(ol_conf).values():
-        if callable(getattr(setting, "cache_clear", None)):
-            setting.cache_clear()
-    listener = ol_listener.get_openlineage_listener()
-    listener.adapter._client = None
-    managers = (core_listeners(), task_listeners())
-    for manager in managers:
-        manager.add_listener(listener)
-    yield path
-    # The rest of the session runs without a transport: a listener left behind would try to emit
-    # every task event and wait out its timeout.
-    for manager in managers:
-        if manager.pm.is_registered(listener):
-            manager.pm.unregister(listener)
-    for setting in vars(ol_conf).values():
-        if callable(getattr(setting, "cache_clear", None)):
-            setting.cache_clear()
+    return path
+
+
+def run_refresh(dag_id: str) -> DagRunState:
+    """One ``airflow dags test`` run in its own process, as a worker would run it; the run's state.
+
+    Its own process, because the OpenLineage provider reads its settings and registers its listener
+    once per process: in this session's process, an earlier dag.test() without a transport has
+    already decided that OpenLineage is disabled.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    states = re.findall(
+        r"DagRun Finished: dag_id=" + re.escape(dag_id) + r",.*? state=(\w+)", done.stdout + done.stderr
+    )
+    assert states, (
+        f"airflow dags test {dag_id} ran no DAG run (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    )
+    return DagRunState(states[-1])
 
 
 def events(path: Path, job_suffix: str = "refresh") -> list[dict[str, Any]]:
@@ -108,10 +109,10 @@ def test_file_full_and_append_refresh_report_source_table_schema_and_rows(
     """A file-sourced dataset's COMPLETE events name the file and the table, with schema, rows and SQL."""
     data_dir = spicepod_env(FILE_SPICEPOD, mode="full")
     write_events(src_dir, range(0, 40))
-    assert load_dags()["accelerate_events"].test().state == DagRunState.SUCCESS
+    assert run_refresh("accelerate_events") == DagRunState.SUCCESS
     spicepod_env(FILE_SPICEPOD, mode="append")
     write_events(src_dir, range(0, 65))
-    assert load_dags()["accelerate_events"].test().state == DagRunState.SUCCESS
+    assert run_refresh("accelerate_events") == DagRunState.SUCCESS
 
     full, append = terminal(lineage_file, "COMPLETE")
     for event in (full, append):
@@ -143,13 +144,13 @@ def test_postgres_refreshes_name_the_server_table(spicepod_env, pg_schema, linea
         )
     values = {"schema": schema, "host": PG_HOST, "port": PG_PORT, "user": PG_USER}
     spicepod_env(PG_SPICEPOD, mode="full", **values)
-    assert load_dags()["accelerate_orders"].test().state == DagRunState.SUCCESS
+    assert run_refresh("accelerate_orders") == DagRunState.SUCCESS
     for i in range(30, 42):
         conn.execute(
             f'INSERT INTO "{schema}".orders VALUES (%s, %s, %s)', (i, start + dt.timedelta(hours=i), i)
         )
     spicepod_env(PG_SPICEPOD, mode="append", **values)
-    assert load_dags()["accelerate_orders"].test().state == DagRunState.SUCCESS
+    assert run_refresh("accelerate_orders") == DagRunState.SUCCESS
 
     full, append = terminal(lineage_file, "COMPLETE")
     for event in (full, append):
@@ -168,8 +169,7 @@ def test_failed_refresh_emits_a_fail_event_with_the_error(
 ) -> None:
     """A refresh whose source is missing emits FAIL with the source, the table and the error message."""
     spicepod_env(FILE_SPICEPOD.replace("events.csv", "missing.csv"), mode="full")
-    dag_run = load_dags()["accelerate_events"].test()
-    assert dag_run.state == DagRunState.FAILED
+    assert run_refresh("accelerate_events") == DagRunState.FAILED
     (failed,) = terminal(lineage_file, "FAIL")
     assert failed["inputs"][0]["name"].endswith("missing.csv")
     assert only_output(failed)["name"] == "main.events"
