@@ -17,6 +17,9 @@ from servers import PG_HOST, PG_PORT, PG_USER
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
 
+# Each refresh runs in its own `airflow dags test` process (see run_refresh).
+pytestmark = pytest.mark.processes
+
 FILE_SPICEPOD = """
 version: v1
 kind: Spicepod
