@@ -133,9 +133,10 @@ class _NoopAuth(flight.ServerAuthHandler):  # type: ignore[misc]
 class DuckDBFlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
     """Flight SQL statements over one DuckDB database file; every query text is recorded."""
 
-    def __init__(self, database: Path, location: str) -> None:
+    def __init__(self, database: Path, location: str, batch_rows: int = 1000) -> None:
         super().__init__(location, auth_handler=_NoopAuth(), middleware={"auth": _AuthFactory()})
         self.database = database
+        self.batch_rows = batch_rows
         self.queries: list[str] = []
         self._pending: dict[bytes, str] = {}
         self._lock = threading.Lock()
@@ -147,7 +148,7 @@ class DuckDBFlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
     def _run(self, sql: str) -> pa.RecordBatchReader:
         con = duckdb.connect(str(self.database), read_only=True)
         try:
-            return con.sql(sql).to_arrow_reader(1000)
+            return con.sql(sql).to_arrow_reader(self.batch_rows)
         except duckdb.Error as err:
             con.close()
             raise flight.FlightServerError(f"query failed: {err}") from err
@@ -204,9 +205,9 @@ class FlightSql:
 
 
 @contextmanager
-def flightsql_server(database: Path) -> Iterator[FlightSql]:
+def flightsql_server(database: Path, batch_rows: int = 1000) -> Iterator[FlightSql]:
     """Serve ``database`` on grpc://127.0.0.1:<ephemeral port>; username/password required."""
-    server = DuckDBFlightSqlServer(database, "grpc://127.0.0.1:0")
+    server = DuckDBFlightSqlServer(database, "grpc://127.0.0.1:0", batch_rows)
     endpoint = f"grpc://127.0.0.1:{server.port}"
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
