@@ -29,6 +29,7 @@ from ._helpers import accelerated, dataset, load
 pyiceberg = pytest.importorskip("pyiceberg")
 
 from .iceberg_catalog import TOKEN, RestCatalog, rest_catalog, sql_catalog  # noqa: E402
+from .test_remote_files import s3  # noqa: E402, F401 - the moto S3 server fixture
 
 AUTH = {"iceberg_token": TOKEN}
 
@@ -281,3 +282,45 @@ def test_hadoop_table_without_metadata_is_terminal(tmp_path: Path) -> None:
     src = source_for(dataset(f"iceberg:{table.location()}", {}))
     with pytest.raises(TerminalRefreshError, match="metadata_path"):
         src.schema(duckdb.connect())
+
+
+# -- object storage ----------------------------------------------------------------------------
+
+
+def test_hadoop_table_in_s3_with_spice_s3_params(s3: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """A table in S3 (moto) is read with Spice's iceberg_s3_* params and an s3a:// from."""
+    import boto3
+
+    boto3.client(
+        "s3",
+        endpoint_url=s3["s3_endpoint"],
+        aws_access_key_id=s3["s3_key"],
+        aws_secret_access_key=s3["s3_secret"],
+        region_name=s3["s3_region"],
+    ).create_bucket(Bucket="accel-iceberg")
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    props = {
+        "s3.endpoint": s3["s3_endpoint"],
+        "s3.access-key-id": s3["s3_key"],
+        "s3.secret-access-key": s3["s3_secret"],
+        "s3.region": s3["s3_region"],
+    }
+    catalog = SqlCatalog(
+        "s3test", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse="s3://accel-iceberg/wh", **props
+    )
+    catalog.create_namespace("sales")
+    table = catalog.create_table("sales.remote", schema=_events(1, 1).schema)
+    table.append(_events(1, 10))
+    params = {
+        "iceberg_s3_endpoint": s3["s3_endpoint"],
+        "iceberg_s3_access_key_id": s3["s3_key"],
+        "iceberg_s3_secret_access_key": s3["s3_secret"],
+        "iceberg_s3_region": s3["s3_region"],
+        "metadata_path": table.metadata_location.replace("s3://", "s3a://", 1),
+    }
+    src = source_for(dataset("iceberg:" + table.location().replace("s3://", "s3a://", 1), params))
+    con = duckdb.connect()
+    where = '"id" > 5'
+    load(src.scan(ScanRequest(where=where), con), con, where=where)
+    assert con.execute("SELECT count(*), min(id) FROM t").fetchall() == [(5, 6)]
