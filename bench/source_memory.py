@@ -12,7 +12,11 @@ a refresh_sql selecting 1% of the rows, with the rows the server sent and the tu
 
 ``--source delta`` measures the ``delta_lake:`` source instead: a Delta table of the same columns
 written with delta-rs under a temporary directory, one commit per 500,000 rows, then the same full
-refresh in a fresh subprocess per size.
+refresh in a fresh subprocess per size. ``--source iceberg`` does the same with an Iceberg table
+(pyiceberg's SQL catalog on SQLite, one append per 500,000 rows) read Hadoop-style with
+``metadata_path``; ``--source flightsql`` serves a DuckDB file of the same columns with the test
+suite's Flight SQL server (``tests/sources/flightsql_server.py``, run in this process, so the
+child's peak RSS is the client's alone) and refreshes ``flightsql:bench.events`` through ADBC.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.memory import PG, pg_params
@@ -114,33 +119,111 @@ def tuples_read(table: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def write_delta(path: str, rows: int, chunk: int = 500_000) -> None:
-    """A Delta table of ``rows`` rows like the PostgreSQL bench table, written chunk by chunk."""
+def _events_chunk(first: int, last: int) -> Any:
+    """Rows ``first..last`` (inclusive) of the bench table's columns, as an Arrow table."""
     import datetime as dt
 
     import pyarrow as pa
     import pyarrow.compute as pc
-    from deltalake import write_deltalake
 
     start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    ids = pa.array(range(first, last + 1), pa.int64())
+    return pa.table(
+        {
+            "id": ids,
+            "ts": pc.add(
+                pa.scalar(start, pa.timestamp("us", tz="UTC")),
+                pc.multiply(ids, 1_000_000).cast(pa.duration("us")),
+            ),
+            "amount": pc.cast(
+                pc.divide(pc.cast(pc.bit_wise_and(ids, 0xFFFF), pa.float64()), 100.0),
+                pa.decimal128(12, 2),
+            ),
+            "label": pc.binary_join_element_wise("label ", pc.cast(ids, pa.string()), ""),
+            "flag": pc.equal(pc.bit_wise_and(ids, 1), 0),
+        }
+    )
+
+
+def write_delta(path: str, rows: int, chunk: int = 500_000) -> None:
+    """A Delta table of ``rows`` rows like the PostgreSQL bench table, written chunk by chunk."""
+    from deltalake import write_deltalake
+
     for first in range(1, rows + 1, chunk):
-        ids = pa.array(range(first, min(first + chunk, rows + 1)), pa.int64())
-        table = pa.table(
-            {
-                "id": ids,
-                "ts": pc.add(
-                    pa.scalar(start, pa.timestamp("us", tz="UTC")),
-                    pc.multiply(ids, 1_000_000).cast(pa.duration("us")),
-                ),
-                "amount": pc.cast(
-                    pc.divide(pc.cast(pc.bit_wise_and(ids, 0xFFFF), pa.float64()), 100.0),
-                    pa.decimal128(12, 2),
-                ),
-                "label": pc.binary_join_element_wise("label ", pc.cast(ids, pa.string()), ""),
-                "flag": pc.equal(pc.bit_wise_and(ids, 1), 0),
-            }
+        write_deltalake(path, _events_chunk(first, min(first + chunk - 1, rows)), mode="append")
+
+
+def write_iceberg(root: str, rows: int, chunk: int = 500_000) -> tuple[str, str]:
+    """An Iceberg table (SQL catalog on SQLite, local warehouse), one append (data file) per chunk.
+
+    Returns the table's location and its current metadata file (Spice's ``metadata_path``).
+    """
+    from pathlib import Path
+
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    Path(root, "warehouse").mkdir(parents=True)
+    catalog = SqlCatalog("bench", uri=f"sqlite:///{root}/catalog.db", warehouse=f"file://{root}/warehouse")
+    catalog.create_namespace("bench")
+    table = catalog.create_table("bench.events", schema=_events_chunk(1, 1).schema)
+    for first in range(1, rows + 1, chunk):
+        table.append(_events_chunk(first, min(first + chunk - 1, rows)))
+    return table.location(), table.metadata_location
+
+
+def write_duckdb(path: str, rows: int) -> None:
+    """A DuckDB file with ``bench.events`` of ``rows`` rows (what the Flight SQL server serves)."""
+    import duckdb
+
+    with duckdb.connect(path) as con:
+        con.execute("CREATE SCHEMA bench")
+        con.execute(
+            "CREATE TABLE bench.events AS SELECT i::BIGINT AS id, "
+            "TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 SECOND AS ts, "
+            "((i & 65535) / 100.0)::DECIMAL(12, 2) AS amount, 'label ' || i AS label, i % 2 = 0 AS flag "
+            f"FROM range(1, {rows} + 1) r(i)"
         )
-        write_deltalake(path, table, mode="append")
+
+
+def _growth(report: dict[str, Any]) -> None:
+    ordered = sorted(report["refresh"])
+    if len(ordered) >= 2:
+        small, big = report["refresh"][ordered[0]], report["refresh"][ordered[-1]]
+        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+
+
+def main_iceberg(sizes: list[int]) -> None:
+    """Full refreshes of ``iceberg:`` Hadoop-style tables (metadata_path) of each size."""
+    report: dict[str, Any] = {"source": "iceberg", "refresh": {}}
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            location, metadata = write_iceberg(tmp, rows)
+            report["refresh"][rows] = run_child(
+                _CHILD_REFRESH,
+                {"from": f"iceberg:{location}", "params": {"metadata_path": metadata}, "dir": f"{tmp}/accel"},
+            )
+    _growth(report)
+    print(json.dumps(report, indent=2))
+
+
+def main_flightsql(sizes: list[int]) -> None:
+    """Full refreshes of ``flightsql:`` from the test suite's Flight SQL server (in this process)."""
+    import importlib
+
+    sys.path.insert(0, "tests")  # the server lives with the tests that use it; bench is run from the root
+    flightsql_server = importlib.import_module("sources.flightsql_server").flightsql_server
+
+    report: dict[str, Any] = {"source": "flightsql", "refresh": {}}
+    for rows in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            write_duckdb(f"{tmp}/server.duckdb", rows)
+            with flightsql_server(Path(tmp, "server.duckdb"), batch_rows=65_536) as server:
+                report["refresh"][rows] = run_child(
+                    _CHILD_REFRESH,
+                    {"from": "flightsql:bench.events", "params": server.params, "dir": f"{tmp}/accel"},
+                )
+    _growth(report)
+    print(json.dumps(report, indent=2))
 
 
 def main_delta(sizes: list[int]) -> None:
@@ -151,10 +234,7 @@ def main_delta(sizes: list[int]) -> None:
             report["refresh"][rows] = run_child(
                 _CHILD_REFRESH, {"from": f"delta_lake:{tmp}/table", "params": {}, "dir": f"{tmp}/accel"}
             )
-    ordered = sorted(report["refresh"])
-    if len(ordered) >= 2:
-        small, big = report["refresh"][ordered[0]], report["refresh"][ordered[-1]]
-        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+    _growth(report)
     print(json.dumps(report, indent=2))
 
 
@@ -163,10 +243,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--alternatives", action="store_true")
     parser.add_argument("--drop", action="store_true", help="drop the bench tables afterwards")
-    parser.add_argument("--source", choices=["postgres", "delta"], default="postgres")
+    parser.add_argument("--source", choices=["postgres", "delta", "iceberg", "flightsql"], default="postgres")
     opts = parser.parse_args()
     if opts.source == "delta":
         main_delta(opts.rows)
+        return
+    if opts.source == "iceberg":
+        main_iceberg(opts.rows)
+        return
+    if opts.source == "flightsql":
+        main_flightsql(opts.rows)
         return
     report: dict[str, Any] = {"refresh": {}, "psycopg_cursor": {}, "pushdown": {}}
     for rows in opts.rows:
@@ -203,10 +289,7 @@ def main() -> None:
                 "server_index_tuples_fetched": after[1] - before[1],
                 "seconds": res["seconds"],
             }
-    sizes = sorted(report["refresh"])
-    if len(sizes) >= 2:
-        small, big = report["refresh"][sizes[0]], report["refresh"][sizes[-1]]
-        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+    _growth(report)
     if opts.drop:
         with pg_connect() as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")

@@ -1,0 +1,207 @@
+"""``flightsql:`` through the real ADBC Flight SQL driver against a real Flight SQL server (gRPC, Basic
+-> Bearer handshake) over a DuckDB file: types, the query text the server received (projection,
+filter, LIMIT only with the whole filter), append by watermark, and classified failures that keep the
+old data."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from airflow_provider_accel.accelerator import DuckDBAcceleratorHook
+from airflow_provider_accel.exceptions import TerminalRefreshError, TransientRefreshError
+from airflow_provider_accel.sources import source_for
+from airflow_provider_accel.sources.base import ScanRequest
+from airflow_provider_accel.sources.flightsql import FlightSqlSource
+from airflow_provider_accel.spicepod.model import RefreshMode
+
+from ._helpers import accelerated, dataset, load
+
+pytest.importorskip("adbc_driver_flightsql")
+pytest.importorskip("pyarrow.flight")
+
+from .flightsql_server import FlightSql, flightsql_server
+
+_EVENTS = """
+SELECT i::BIGINT AS id, (i / 4)::DECIMAL(10, 2) AS amount,
+       CASE WHEN i % 2 = 1 THEN 'eu' ELSE 'us' END AS region,
+       TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 HOUR AS ts,
+       DATE '2024-01-01' + (i % 3)::INT AS day,
+       i % 3 = 0 AS ok, i / 2 AS score, chr((65 + i % 26)::INT)::BLOB AS raw, ['t' || i] AS tags
+FROM range({start}, {stop}) r(i)
+"""
+
+
+def _insert(database: Path, start: int, stop: int) -> None:
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS sales")
+        con.execute(f"CREATE TABLE IF NOT EXISTS sales.events AS {_EVENTS.format(start=1, stop=1)} LIMIT 0")
+        con.execute(f"INSERT INTO sales.events {_EVENTS.format(start=start, stop=stop)}")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[FlightSql]:
+    """A Flight SQL server whose ``sales.events`` has ids 1..20."""
+    database = tmp_path / "server.duckdb"
+    _insert(database, 1, 21)
+    with flightsql_server(database) as server:
+        yield server
+
+
+def _source(served: FlightSql, **params: str) -> FlightSqlSource:
+    src = source_for(dataset("flightsql:sales.events", {**served.params, **params}))
+    assert isinstance(src, FlightSqlSource)
+    return src
+
+
+# -- types -------------------------------------------------------------------------------------
+
+
+def test_types_round_trip(served: FlightSql) -> None:
+    """Every column keeps its values from the server's DuckDB through Flight SQL into DuckDB."""
+    src = _source(served)
+    con = duckdb.connect()
+    assert src.schema(con).names == ["id", "amount", "region", "ts", "day", "ok", "score", "raw", "tags"]
+    load(src.scan(ScanRequest(), con), con)
+    row = con.execute(
+        "SELECT id, amount, region, ts, day, ok, score, raw, tags FROM t WHERE id = 3"
+    ).fetchall()
+    assert row == [
+        (
+            3,
+            decimal.Decimal("0.75"),
+            "eu",
+            dt.datetime(2024, 1, 1, 3, tzinfo=dt.UTC),
+            dt.date(2024, 1, 1),
+            True,
+            1.5,
+            b"D",
+            ["t3"],
+        )
+    ]
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(20,)]
+
+
+# -- pushdown ----------------------------------------------------------------------------------
+
+
+def test_filter_and_projection_reach_the_server(served: FlightSql) -> None:
+    """The server receives the projection and the filter; only the matching rows travel."""
+    src = _source(served)
+    con = duckdb.connect()
+    where = '"region" = \'eu\' AND "id" > 10'
+    load(src.scan(ScanRequest(columns=("id", "region"), where=where), con), con, where=where)
+    assert served.server.queries[-1] == (
+        'SELECT "id", "region" FROM "sales"."events" WHERE "region" = \'eu\' AND "id" > 10'
+    )
+    assert src.rows_streamed == 5
+    assert con.execute("SELECT min(id), max(id) FROM t").fetchall() == [(11, 19)]
+
+
+def test_watermark_predicate_reaches_the_server(served: FlightSql) -> None:
+    """The accelerator's timestamp watermark predicate is sent in the query text."""
+    src = _source(served)
+    con = duckdb.connect()
+    where = "\"ts\" >= TIMESTAMPTZ '2024-01-01 15:00:00+00:00'"
+    load(src.scan(ScanRequest(where=where), con), con, where=where)
+    assert "WHERE \"ts\" >= CAST('2024-01-01 15:00:00+00:00' AS TIMESTAMPTZ)" in served.server.queries[-1]
+    assert src.rows_streamed == 6
+
+
+def test_limit_only_with_the_whole_filter(served: FlightSql) -> None:
+    """LIMIT is sent with a pushed filter; when the server rejects the filter, neither goes."""
+    src = _source(served)
+    con = duckdb.connect()
+    scan = src.scan(ScanRequest(where='"id" > 10', limit=3), con)
+    assert served.server.queries[-1].endswith('WHERE "id" > 10 LIMIT 3')
+    assert scan.reader is not None and scan.reader.read_all().num_rows == 3
+    served.server.reject_where = True
+    scan = src.scan(ScanRequest(where='"id" > 10', limit=3), con)
+    assert served.server.queries[-1] == 'SELECT * FROM "sales"."events"'.replace("*", _all_columns())
+    assert scan.reader is not None and scan.reader.read_all().num_rows == 20
+
+
+def _all_columns() -> str:
+    return ", ".join(f'"{c}"' for c in ("id", "amount", "region", "ts", "day", "ok", "score", "raw", "tags"))
+
+
+# -- append ------------------------------------------------------------------------------------
+
+
+def test_append_by_watermark(served: FlightSql, tmp_path: Path) -> None:
+    """Append asks the server only for rows at or past the watermark and adds them."""
+    hook = DuckDBAcceleratorHook(data_dir=tmp_path / "accel")
+    ds = accelerated(
+        "flightsql:sales.events",
+        served.params,
+        name="events",
+        time_column="ts",
+        acceleration={"refresh_mode": RefreshMode.APPEND, "refresh_append_overlap": dt.timedelta(0)},
+    )
+    assert hook.refresh(ds, mode=RefreshMode.FULL).rows == 20
+    _insert(served.database, 21, 26)
+    appended = hook.refresh(dataclasses.replace(ds), mode=RefreshMode.APPEND)
+    assert "WHERE" in served.server.queries[-1]
+    with duckdb.connect(appended.path, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT id), max(id) FROM events").fetchall() == [
+            (25, 25, 25)
+        ]
+
+
+# -- failures ----------------------------------------------------------------------------------
+
+
+def test_server_failing_mid_stream_is_transient_and_keeps_old_data(served: FlightSql, tmp_path: Path) -> None:
+    """A stream the server breaks after its first batch is transient; the accelerated data stays."""
+    _insert(served.database, 1000, 4000)  # several 1000-row batches
+    hook = DuckDBAcceleratorHook(data_dir=tmp_path / "accel")
+    ds = accelerated("flightsql:sales.events", served.params, name="events")
+    first = hook.refresh(ds)
+    assert first.rows == 3020
+    served.server.fail_after_first_batch = True
+    with pytest.raises(TransientRefreshError):
+        hook.refresh(dataclasses.replace(ds))
+    with duckdb.connect(first.path, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(3020,)]
+
+
+def test_server_down_is_transient(tmp_path: Path) -> None:
+    """A server that is gone is transient."""
+    database = tmp_path / "gone.duckdb"
+    _insert(database, 1, 2)
+    with flightsql_server(database) as server:
+        params = server.params
+    src = source_for(dataset("flightsql:sales.events", params))
+    with pytest.raises(TransientRefreshError):
+        src.schema(duckdb.connect())
+
+
+def test_bad_credentials_are_terminal_with_a_clear_message(served: FlightSql) -> None:
+    """A password the server refuses is terminal and names the credential params."""
+    src = _source(served, flightsql_password="wrong")
+    with pytest.raises(TerminalRefreshError, match=r"refused the credentials.*flightsql_password"):
+        src.schema(duckdb.connect())
+
+
+def test_missing_table_is_terminal(served: FlightSql) -> None:
+    """A dataset the server does not have is terminal, with the server's message."""
+    src = source_for(dataset("flightsql:sales.nope", served.params))
+    with pytest.raises(TerminalRefreshError, match="nope"):
+        src.schema(duckdb.connect())
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "message"),
+    [("", "missing required param flightsql_endpoint"), ("127.0.0.1:50051", "needs a scheme")],
+)
+def test_bad_endpoint_is_terminal(endpoint: str, message: str) -> None:
+    """A missing endpoint, or one without a scheme, is terminal and says what to write."""
+    src = source_for(dataset("flightsql:t", {"flightsql_endpoint": endpoint}))
+    with pytest.raises(TerminalRefreshError, match=message):
+        src.schema(duckdb.connect())
