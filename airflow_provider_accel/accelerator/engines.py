@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ def hook_for(
     dataset: Dataset,
     duckdb_conn_id: str | None = None,
     *,
-    data_dir: str | Path | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     lock_timeout: float | None = None,
 ) -> AcceleratorHook:
     """The accelerator hook of ``dataset``'s engine."""
@@ -40,7 +41,20 @@ def hook_for(
         return PostgresAcceleratorHook(duckdb_conn_id, data_dir=data_dir, lock_timeout=lock_timeout)
     from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 
-    return DuckDBAcceleratorHook(duckdb_conn_id, data_dir=data_dir, lock_timeout=lock_timeout)
+    directory = None if data_dir is None else Path(data_dir)
+    return DuckDBAcceleratorHook(duckdb_conn_id, data_dir=directory, lock_timeout=lock_timeout)
+
+
+def arrow_hook_for(
+    dataset: Dataset, duckdb_conn_id: str | None = None, *, data_dir: str | os.PathLike[str] | None = None
+) -> ArrowEngineHook:
+    """The hook of a dataset on SQLite or PostgreSQL (an error for a DuckDB dataset)."""
+    from airflow_provider_accel.accelerator.sql_engine import ArrowEngineHook
+
+    hook = hook_for(dataset, duckdb_conn_id, data_dir=data_dir)
+    if not isinstance(hook, ArrowEngineHook):
+        raise TypeError(f"Dataset {dataset.name} is accelerated by DuckDB, not an Arrow engine")
+    return hook
 
 
 def has_data(hook: AcceleratorHook, dataset: Dataset) -> bool:

@@ -268,6 +268,22 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             con.commit()
         return deleted, total
 
+    def preview(self, dataset: Dataset, limit: int) -> tuple[list[tuple[str, str]], int | None, list[Any]]:
+        live = self.inspect_live(dataset, want_watermark=False)
+        if not live.table_exists:
+            return [], None, []
+        schema, table, _ = self.names(dataset)
+        with self.connect(dataset) as con, con.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {schema}.{table} LIMIT {int(limit)}")
+            rows = [tuple(row) for row in cursor.fetchall()]
+        return live.columns, live.row_count, rows
+
+    def naming(self, dataset: Dataset) -> tuple[str, str]:
+        """OpenLineage's PostgreSQL naming: ``postgres://host:port`` and ``db.schema.table``."""
+        params = self._params(dataset)
+        namespace = f"postgres://{params.get('pg_host')}:{params.get('pg_port') or 5432}"
+        return namespace, f"{params.get('pg_db') or 'postgres'}.{self.schema(dataset)}.{dataset.name}"
+
     def classify(self, err: Exception, dataset: str, doing: str) -> RefreshError | None:
         if not isinstance(err, adbc_driver_manager.Error):
             return None

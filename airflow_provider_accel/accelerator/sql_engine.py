@@ -22,6 +22,7 @@ import abc
 import contextlib
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -99,10 +100,11 @@ class ArrowEngineHook(abc.ABC):
         self,
         duckdb_conn_id: str | None = None,
         *,
-        data_dir: str | Path | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
         lock_timeout: float | None = None,
     ) -> None:
-        self.fetcher = DuckDBAcceleratorHook(duckdb_conn_id, data_dir=data_dir, lock_timeout=lock_timeout)
+        directory = None if data_dir is None else Path(data_dir)
+        self.fetcher = DuckDBAcceleratorHook(duckdb_conn_id, data_dir=directory, lock_timeout=lock_timeout)
         self.data_dir = self.fetcher.data_dir
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
 
@@ -139,6 +141,14 @@ class ArrowEngineHook(abc.ABC):
     @abc.abstractmethod
     def classify(self, err: Exception, dataset: str, doing: str) -> RefreshError | None:
         """The engine's error as a transient or terminal refresh error, or ``None`` if not its own."""
+
+    @abc.abstractmethod
+    def naming(self, dataset: Dataset) -> tuple[str, str]:
+        """OpenLineage's ``(namespace, name)`` of the accelerated table."""
+
+    @abc.abstractmethod
+    def preview(self, dataset: Dataset, limit: int) -> tuple[list[tuple[str, str]], int | None, list[Any]]:
+        """For the API and UI: (columns with engine types, row count, first ``limit`` rows)."""
 
     # -- the shared story ----------------------------------------------------------------------
 

@@ -344,6 +344,19 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
             total = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
         return int(deleted), total
 
+    def preview(self, dataset: Dataset, limit: int) -> tuple[list[tuple[str, str]], int | None, list[Any]]:
+        live = self.inspect_live(dataset, want_watermark=False)
+        if not live.table_exists:
+            return [], None, []
+        with contextlib.closing(self.connect(self.dataset_path(dataset), dataset)) as con:
+            rows = con.execute(
+                f"SELECT * FROM {quote_identifier(dataset.name)} LIMIT {int(limit)}"
+            ).fetchall()
+        return live.columns, live.row_count, rows
+
+    def naming(self, dataset: Dataset) -> tuple[str, str]:
+        return f"sqlite://{self.dataset_path(dataset).resolve()}", f"main.{dataset.name}"
+
     # -- errors -------------------------------------------------------------------------------
 
     def classify(self, err: Exception, dataset: str, doing: str) -> RefreshError | None:

@@ -168,3 +168,32 @@ class TestTypes:
         assert decimal.Decimal(str(first[1])) == decimal.Decimal("12345.678")
         assert first[2] == "日本語 ✓" and bool(first[3]) is True
         assert second[0] is None and second[1] is None and second[2] == big and second[3] is None
+
+
+class TestReadingBack:
+    """Status, UI and lineage read each engine's table through its hook."""
+
+    def test_preview_location_and_lineage_naming(self, engine: EngineUnderTest, src: Path) -> None:
+        """The preview lists columns, total rows and rows; location and lineage name the engine's table."""
+        from airflow_provider_accel.accelerator.engines import has_data, hook_for, location
+        from airflow_provider_accel.operators.lineage import accelerated_naming
+
+        path = write_parquet(src / "e.parquet", _events([1, 2, 3], [1, 2, 3], ["a", "b", "c"]))
+        dataset = engine.on(make_dataset("events", path))
+        hook = hook_for(dataset, data_dir=engine.data_dir)
+        assert not has_data(hook, dataset)
+        hook.refresh(dataset)
+        assert has_data(hook, dataset)
+        namespace, name = accelerated_naming(dataset, engine.data_dir)
+        where = location(hook, dataset)
+        if engine.name == "duckdb":
+            assert where.endswith("events.duckdb") and namespace.startswith("duckdb://")
+            return
+        columns, total, rows = hook.preview(dataset, 2)
+        assert [c for c, _ in columns] == ["id", "ts", "v"] and total == 3 and len(rows) == 2
+        if engine.name == "sqlite":
+            assert where.endswith("events.sqlite") and namespace == f"sqlite://{Path(where).resolve()}"
+            assert name == "main.events"
+        else:
+            assert where.endswith(f"/postgres.{engine.pg_schema}.events") and "@" not in where
+            assert namespace.startswith("postgres://") and name == f"postgres.{engine.pg_schema}.events"
