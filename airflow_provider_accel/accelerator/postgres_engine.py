@@ -55,6 +55,14 @@ STAGING_PREFIX = "__accel_stage_"
 #: SQLSTATE classes and codes that may succeed when tried again.
 TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "57P01", "57P02", "57P03", "58")
 LOCK_SQLSTATES = ("55P03",)  # lock_not_available (lock_timeout)
+#: libpq reports connection failures without a SQLSTATE: these say the settings are wrong, not the server.
+TERMINAL_CONNECT_MESSAGES = (
+    "does not exist",
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "certificate",
+    "invalid sslmode",
+)
 
 
 def _checked_identifier(name: str, what: str, dataset: str) -> str:
@@ -289,6 +297,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             return None
         sqlstate = str(getattr(err, "sqlstate", "") or "")
         message = f"Dataset {dataset}: {doing} in PostgreSQL failed: {err}"
+        if not sqlstate and any(text in str(err) for text in TERMINAL_CONNECT_MESSAGES):
+            return TerminalRefreshError(message + " Check the dataset's pg_* params.", dataset=dataset)
         if sqlstate.startswith(LOCK_SQLSTATES):
             return SourceLockedError(message, dataset=dataset)
         if sqlstate.startswith(TRANSIENT_SQLSTATES) or (
