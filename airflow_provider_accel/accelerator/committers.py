@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import duckdb
 
 from airflow_provider_accel.accelerator.conflict import AppendTarget
-from airflow_provider_accel.accelerator.duckdb_sql import STAGING_ALIAS, run, scalar
+from airflow_provider_accel.accelerator.duckdb_sql import STAGING_ALIAS, DuckDBLiveSql, run, scalar
 from airflow_provider_accel.accelerator.engine import EngineCapabilities
 from airflow_provider_accel.sources.file import sql_string
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
@@ -109,7 +109,7 @@ class InPlaceCommitter:
             else:
                 columns = tuple(c[0] for c in run(con, f"DESCRIBE {staged}"))
                 target = AppendTarget(job.dataset, table, staged, columns, job.plan.dedup_cutoff)
-                written = job.plan.strategy.merge(con, job.plan, target)
+                written = job.plan.strategy.merge(DuckDBLiveSql(con), job.plan, target)
             run(con, "COMMIT")
             return written
         except duckdb.Error:

@@ -10,14 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_accel.accelerator.duckdb_sql import scalar
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.spicepod.model import OnConflict
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
 if TYPE_CHECKING:
-    import duckdb
-
+    from airflow_provider_accel.accelerator.engine import LiveSql
     from airflow_provider_accel.spicepod.model import Dataset
 
 
@@ -39,20 +37,23 @@ class ConflictPolicy:
         """The fetch query, keeping only the incoming rows this policy lets through."""
         return select
 
-    def insert(self, con: duckdb.DuckDBPyConnection, target: AppendTarget) -> int:
+    def insert(self, sql: LiveSql, target: AppendTarget) -> int:
         """Insert the staged rows into the live table; returns the rows inserted."""
         condition = ""
         if target.dedup_cutoff is not None and target.dataset.time_column:
-            time_column = TimeColumn(target.dataset.time_column, target.dataset.time_format)
+            equal = sql.capabilities.null_safe_equal
             same_row = " AND ".join(
-                f"t.{quote_identifier(c)} IS NOT DISTINCT FROM s.{quote_identifier(c)}"
-                for c in target.columns
+                f"t.{quote_identifier(c)} {equal} s.{quote_identifier(c)}" for c in target.columns
             )
-            condition = (
-                f" WHERE NOT EXISTS (SELECT 1 FROM {target.table} AS t WHERE "
-                f"{time_column.at_or_after(target.dedup_cutoff, qualifier='t')} AND {same_row})"
-            )
-        return _insert(con, target, condition)
+            # Every incoming row is at or after the cutoff and the time column is one of the compared
+            # columns, so the window below only narrows the scan: engines without typed time
+            # literals (SQLite) compare every accelerated row instead, with the same result.
+            window = ""
+            if sql.capabilities.typed_time_literals:
+                time_column = TimeColumn(target.dataset.time_column, target.dataset.time_format)
+                window = f"{time_column.at_or_after(target.dedup_cutoff, qualifier='t')} AND "
+            condition = f" WHERE NOT EXISTS (SELECT 1 FROM {target.table} AS t WHERE {window}{same_row})"
+        return _insert(sql, target, condition)
 
 
 class _KeyedPolicy(ConflictPolicy):
@@ -85,9 +86,9 @@ class DropIncoming(_KeyedPolicy):
 
     keep_newest = False
 
-    def insert(self, con: duckdb.DuckDBPyConnection, target: AppendTarget) -> int:
+    def insert(self, sql: LiveSql, target: AppendTarget) -> int:
         match = self.key_match(target.dataset)
-        return _insert(con, target, f" WHERE NOT EXISTS (SELECT 1 FROM {target.table} AS t WHERE {match})")
+        return _insert(sql, target, f" WHERE NOT EXISTS (SELECT 1 FROM {target.table} AS t WHERE {match})")
 
 
 class Upsert(_KeyedPolicy):
@@ -95,15 +96,15 @@ class Upsert(_KeyedPolicy):
 
     keep_newest = True
 
-    def insert(self, con: duckdb.DuckDBPyConnection, target: AppendTarget) -> int:
+    def insert(self, sql: LiveSql, target: AppendTarget) -> int:
         match = self.key_match(target.dataset)
         incoming = f"SELECT 1 FROM {target.staged} AS s WHERE {match}"
-        scalar(con, f"DELETE FROM {target.table} AS t WHERE EXISTS ({incoming})")
-        return _insert(con, target, "")
+        sql.count(f"DELETE FROM {target.table} AS t WHERE EXISTS ({incoming})")
+        return _insert(sql, target, "")
 
 
-def _insert(con: duckdb.DuckDBPyConnection, target: AppendTarget, condition: str) -> int:
-    return int(scalar(con, f"INSERT INTO {target.table} SELECT * FROM {target.staged} AS s{condition}") or 0)
+def _insert(sql: LiveSql, target: AppendTarget, condition: str) -> int:
+    return sql.count(f"INSERT INTO {target.table} SELECT * FROM {target.staged} AS s{condition}")
 
 
 #: The policy of each ``on_conflict`` action (``None``: no primary key, or no action).

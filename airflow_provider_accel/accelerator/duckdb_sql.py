@@ -6,6 +6,8 @@ from typing import Any
 
 import duckdb
 
+from airflow_provider_accel.accelerator.engine import DUCKDB, EngineCapabilities
+
 #: Alias under which the staging file is attached to the live file's connection.
 STAGING_ALIAS = "__accel_staging"
 #: Alias under which the live file is attached to a compaction's connection.
@@ -30,3 +32,18 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = 
 def describe(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
     """``(column, DuckDB type)`` of a (quoted, possibly qualified) table, in order."""
     return [(row[0], row[1]) for row in run(con, f"DESCRIBE {table}")]
+
+
+class DuckDBLiveSql:
+    """:class:`~.engine.LiveSql` on a DuckDB connection (DuckDB returns a DML's count as a row)."""
+
+    capabilities: EngineCapabilities = DUCKDB
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def count(self, sql: str) -> int:
+        return int(scalar(self.con, sql) or 0)
+
+    def describe(self, table: str) -> list[tuple[str, str]]:
+        return describe(self.con, table)

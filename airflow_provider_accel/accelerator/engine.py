@@ -8,14 +8,17 @@ in :mod:`.committers`) are written once. An engine supplies only what differs:
 * how it **reads the live state** (tables, columns, row count, watermark),
 * its **capabilities**, as an :class:`EngineCapabilities` record.
 
-Today DuckDB is the only engine (:data:`DUCKDB`, implemented by
-:class:`~.hook.DuckDBAcceleratorHook`); SQLite and PostgreSQL engines add a record and those
-operations.
+Three engines: :data:`DUCKDB` (:class:`~.hook.DuckDBAcceleratorHook`), :data:`SQLITE`
+(:class:`~.sqlite_engine.SQLiteAcceleratorHook`) and :data:`POSTGRES`
+(:class:`~.postgres_engine.PostgresAcceleratorHook`). The shared SQL that reconciles staged rows with
+the live table (:mod:`.conflict`, :meth:`.strategies.RefreshStrategy.merge`) runs on any of them
+through a :class:`LiveSql`, which knows its engine's capabilities.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,14 @@ class EngineCapabilities:
     indexes: bool
     #: ``ALTER TABLE ... ADD / DROP COLUMN`` and ``ALTER COLUMN ... TYPE``.
     alter_columns: bool
+    #: The null-safe equality operator of the engine's SQL (``IS NOT DISTINCT FROM``, or ``IS``).
+    null_safe_equal: str = "IS NOT DISTINCT FROM"
+    #: The live table's time column compares with :class:`~.timefilter.TimeColumn`'s typed literals
+    #: (``TIMESTAMPTZ '...'``); SQLite stores instants as ISO-8601 text and has no such literals.
+    typed_time_literals: bool = True
+    #: Where the data lives, for status and UI: ``"file"`` (a path) or ``"server"``
+    #: (``host:port/db.schema.table``).
+    location_kind: str = "file"
 
 
 DUCKDB = EngineCapabilities(
@@ -40,3 +51,36 @@ DUCKDB = EngineCapabilities(
     indexes=True,
     alter_columns=True,
 )
+
+SQLITE = EngineCapabilities(
+    name="sqlite",
+    atomic_file_swap=True,
+    transactional_ddl=True,
+    indexes=True,
+    alter_columns=False,  # ADD COLUMN only; no ALTER COLUMN ... TYPE
+    null_safe_equal="IS",
+    typed_time_literals=False,
+)
+
+POSTGRES = EngineCapabilities(
+    name="postgres",
+    atomic_file_swap=False,  # a staging table renamed in one transaction instead
+    transactional_ddl=True,
+    indexes=True,
+    alter_columns=True,
+    location_kind="server",
+)
+
+
+class LiveSql(Protocol):
+    """SQL on the live data's connection, inside the caller's transaction (any engine)."""
+
+    capabilities: EngineCapabilities
+
+    def count(self, sql: str) -> int:
+        """Run a DML statement; the rows it affected."""
+        ...
+
+    def describe(self, table: str) -> list[tuple[str, str]]:
+        """``(column, engine type)`` of a quoted, possibly qualified table, in order."""
+        ...

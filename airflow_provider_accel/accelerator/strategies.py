@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_accel.accelerator.conflict import AppendTarget, ConflictPolicy, policy_for
-from airflow_provider_accel.accelerator.duckdb_sql import describe
 from airflow_provider_accel.accelerator.modes import REFETCHING_MODES, RefreshMode
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import RefreshSqlError, TerminalRefreshError
@@ -25,6 +24,7 @@ from airflow_provider_accel.sql.refresh_sql import quote_identifier, validate_re
 if TYPE_CHECKING:
     import duckdb
 
+    from airflow_provider_accel.accelerator.engine import LiveSql
     from airflow_provider_accel.accelerator.streams import CountingReader
     from airflow_provider_accel.sources import Source
     from airflow_provider_accel.spicepod.model import Dataset
@@ -34,12 +34,12 @@ SOURCE_VIEW = "__accel_source"
 
 @dataclass
 class LiveState:
-    """What the live file holds before a refresh (read while holding the writer lock)."""
+    """What the live data holds before a refresh (read while holding the writer lock)."""
 
     exists: bool = False
     table_exists: bool = False
     other_tables: list[str] = field(default_factory=list)
-    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, DuckDB type)
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, engine type)
     row_count: int = 0
     watermark: Any = None
 
@@ -94,8 +94,11 @@ class RefreshStrategy:
     def increment(self, request: FetchRequest) -> Increment:
         raise NotImplementedError
 
-    def merge(self, con: duckdb.DuckDBPyConnection, plan: FetchPlan, target: AppendTarget) -> int:
-        """Bring the staged rows into the live table, in the caller's transaction; rows written."""
+    def merge(self, sql: LiveSql, plan: FetchPlan, target: AppendTarget) -> int:
+        """Bring the staged rows into the live table, in the caller's transaction; rows written.
+
+        ``sql`` is the live data's connection on whichever engine holds it.
+        """
         raise NotImplementedError
 
 
@@ -138,9 +141,9 @@ class AppendRefresh(RefreshStrategy):
         # arrive in a later batch, and the ones already accelerated are dropped as equal.
         return Increment(replace=False, predicates=(time_column.at_or_after(cutoff),), dedup_cutoff=cutoff)
 
-    def merge(self, con: duckdb.DuckDBPyConnection, plan: FetchPlan, target: AppendTarget) -> int:
-        check_same_columns(target.dataset, describe(con, target.table), describe(con, target.staged))
-        return plan.conflict.insert(con, target)
+    def merge(self, sql: LiveSql, plan: FetchPlan, target: AppendTarget) -> int:
+        check_same_columns(target.dataset, sql.describe(target.table), sql.describe(target.staged))
+        return plan.conflict.insert(sql, target)
 
 
 def _columns_text(columns: list[tuple[str, str]]) -> str:

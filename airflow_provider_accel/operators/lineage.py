@@ -115,7 +115,16 @@ def source_naming(dataset: Dataset) -> tuple[str, str]:
 
 
 def accelerated_naming(dataset: Dataset, data_dir: str | os.PathLike[str] | None = None) -> tuple[str, str]:
-    """``(namespace, name)`` of the accelerated table: its DuckDB file and ``main.<table>``."""
+    """``(namespace, name)`` of the accelerated table, per engine.
+
+    DuckDB: its file and ``main.<table>``; SQLite: ``sqlite://<file>`` and ``main.<table>``;
+    PostgreSQL: ``postgres://host:port`` and ``db.schema.table`` (OpenLineage's naming).
+    """
+    from airflow_provider_accel.accelerator.engines import arrow_hook_for, engine_of
+    from airflow_provider_accel.spicepod.model import Engine
+
+    if engine_of(dataset) is not Engine.DUCKDB:
+        return arrow_hook_for(dataset, data_dir=data_dir).naming(dataset)
     path = dataset_file(dataset, data_dir).resolve()
     return f"duckdb://{path}", f"{DUCKDB_SCHEMA}.{dataset.name}"
 
@@ -139,6 +148,20 @@ def _schema_facet(path: str, table: str) -> SchemaDatasetFacet | None:
     return SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=n, type=t) for n, t in rows])
 
 
+def _engine_schema_facet(
+    dataset: Dataset, data_dir: str | os.PathLike[str] | None
+) -> SchemaDatasetFacet | None:
+    """The schema facet of a dataset on SQLite or PostgreSQL, read through its hook."""
+    from airflow_provider_accel.accelerator.engines import arrow_hook_for
+
+    try:
+        live = arrow_hook_for(dataset, data_dir=data_dir).inspect_live(dataset, want_watermark=False)
+    except Exception as err:  # the lineage must never fail the refresh
+        log.warning("No schema facet for %s: %s", dataset.name, err)
+        return None
+    return SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=n, type=t) for n, t in live.columns])
+
+
 def _input(dataset: Dataset) -> OpenLineageDataset | None:
     try:
         namespace, name = source_naming(dataset)
@@ -158,7 +181,13 @@ def lineage_on_complete(
     """The lineage of a successful refresh."""
     namespace, name = accelerated_naming(dataset, data_dir)
     facets: dict[str, Any] = {}
-    schema = _schema_facet(result.path, dataset.name)
+    from airflow_provider_accel.accelerator.engines import engine_of
+    from airflow_provider_accel.spicepod.model import Engine
+
+    if engine_of(dataset) is Engine.DUCKDB:
+        schema = _schema_facet(result.path, dataset.name)
+    else:
+        schema = _engine_schema_facet(dataset, data_dir)
     if schema is not None:
         facets["schema"] = schema
     output = OutputDataset(

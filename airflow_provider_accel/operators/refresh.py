@@ -34,7 +34,7 @@ from airflow_provider_accel.sql.refresh_sql import validate_refresh_sql
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
+    from airflow_provider_accel.accelerator.engines import AcceleratorHook
     from airflow_provider_accel.spicepod.model import Dataset
 
 #: XCom key under which a failed refresh leaves its error message (read by the status API).
@@ -108,9 +108,14 @@ class _DatasetOperator(BaseOperator):
             raise AirflowFailException(f"Dataset {dataset.name} does not have acceleration enabled")
         return dataset
 
-    def get_hook(self) -> DuckDBAcceleratorHook:
+    def get_hook(self, dataset: Dataset | None = None) -> AcceleratorHook:
+        """The hook of the dataset's engine (DuckDB when no dataset is given)."""
         # Imported here, not at the top: the DAG file imports this module on every parse, and the hook
         # brings DuckDB's relational API, pyarrow and the official DuckDB provider (~1 s of imports).
+        if dataset is not None:
+            from airflow_provider_accel.accelerator.engines import hook_for
+
+            return hook_for(dataset, self.duckdb_conn_id, data_dir=self.data_dir)
         from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 
         return DuckDBAcceleratorHook(self.duckdb_conn_id, data_dir=self.data_dir)
@@ -241,7 +246,9 @@ class AccelerationRefreshOperator(_DatasetOperator):
     ) -> dict[str, Any]:
         acceleration = dataset.acceleration
         assert acceleration is not None
-        hook = self.get_hook()
+        from airflow_provider_accel.accelerator.engines import has_data
+
+        hook = self.get_hook(dataset)
         path = dataset_file(dataset, hook.data_dir)
         if acceleration.refresh_mode is RefreshMode.SNAPSHOT:  # a read replica: never queries the source
             try:
@@ -252,7 +259,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 context["ti"].xcom_push(key=ERROR_XCOM_KEY, value=str(err))
                 raise
         if not rules_for(request.mode).refetches:
-            if dataset_file(dataset, hook.data_dir).exists():
+            if has_data(hook, dataset):
                 raise AirflowSkipException(
                     f"Dataset {dataset.name}: refresh_mode {request.mode.value} has nothing to re-fetch; "
                     "the initial load is done."
@@ -339,7 +346,7 @@ class AccelerationRetentionOperator(_DatasetOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         dataset = self.get_dataset()
-        result = self.get_hook().apply_retention(dataset)
+        result = self.get_hook(dataset).apply_retention(dataset)
         self.log.info(
             "Retention for dataset %s deleted %s rows older than %s; %s rows remain.",
             dataset.name,

@@ -285,6 +285,41 @@ DUCKDB_PARAMS = Section(
     rejects_unknown=False,  # params are free-form per engine in Spice: unknown ones get a notice
 )
 
+# acceleration.params of the SQLite engine (Spice's keys)
+SQLITE_PARAMS = Section(
+    "acceleration.params",
+    (
+        SpiceField("sqlite_file", parse=p.file_path),
+        SpiceField("busy_timeout", parse=p.duration()),
+    ),
+    rejects_unknown=False,
+)
+
+# acceleration.params of the PostgreSQL engine (Spice's keys; pg_schema is this provider's own)
+POSTGRES_PARAMS = Section(
+    "acceleration.params",
+    (
+        SpiceField("pg_host", parse=p.text("a host name")),
+        SpiceField("pg_port", parse=p.port),
+        SpiceField("pg_db", parse=p.text("a database name")),
+        SpiceField("pg_user", parse=p.text("a user name")),
+        SpiceField("pg_pass", parse=p.optional_string),
+        SpiceField("pg_sslmode", parse=p.choice("verify-full", "verify-ca", "require", "prefer", "disable")),
+        SpiceField("pg_sslrootcert", parse=p.file_path),
+        SpiceField("pg_schema", parse=p.text("a schema name")),
+        ignored("connection_pool_size", "each refresh opens its own PostgreSQL connection"),
+    ),
+    rejects_unknown=False,
+)
+
+#: The params section of each engine (arrow is accelerated as a DuckDB file).
+ENGINE_PARAMS = {
+    "duckdb": DUCKDB_PARAMS,
+    "arrow": DUCKDB_PARAMS,
+    "sqlite": SQLITE_PARAMS,
+    "postgres": POSTGRES_PARAMS,
+}
+
 # --------------------------------------------------------------------------------------------------
 # The acceleration block
 # --------------------------------------------------------------------------------------------------

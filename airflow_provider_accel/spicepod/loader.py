@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 SUPPORTED_VERSIONS: tuple[str, ...] = ("v1beta1", "v1", "v2")
 
 #: Spice's other acceleration engines: a dataset on one of them errors alone, the pod still loads.
-NOT_YET_SUPPORTED_ENGINES: tuple[str, ...] = ("sqlite", "postgres", "turso", "cayenne", "ducklake")
+NOT_YET_SUPPORTED_ENGINES: tuple[str, ...] = ("turso", "cayenne", "ducklake")
 
 
 #: libyaml's C scanner and parser when PyYAML was built with it (the wheels are): about 5x faster on
@@ -363,16 +363,36 @@ def _parse_acceleration(raw: Any, dataset_ctx: FieldContext) -> Acceleration:
     )
     values = _parse_section(raw, f.ACCELERATION, ctx)
     params = values["params"]
+    engine, mode = values["engine"], values["mode"]
+    section = f.ENGINE_PARAMS[engine.value]
     if params:
         params_ctx = FieldContext(dataset=name, prefix="acceleration.params.", notices=ctx.notices)
-        _parse_section(params, f.DUCKDB_PARAMS, params_ctx)
+        parsed = _parse_section(params, section, params_ctx)
+        if engine in (Engine.SQLITE, Engine.POSTGRES):
+            # Typed values (busy_timeout as a duration, pg_port as an int) for the engine to act on.
+            values["params"] = {**params, **{k: v for k, v in parsed.items() if k in params}}
+        label = _ENGINE_LABELS[engine]
         for key in params:
-            if f.DUCKDB_PARAMS.get(key) is None:
+            if section.get(key) is None:
                 ctx.notice(
-                    f"acceleration.params.{key} is not a DuckDB accelerator parameter here; it is ignored."
+                    f"acceleration.params.{key} is not a {label} accelerator parameter here; it is ignored."
                 )
-    engine, mode = values["engine"], values["mode"]
-    if engine is Engine.ARROW or mode is AccelerationMode.MEMORY:
+    if engine is Engine.POSTGRES and not params.get("pg_host"):
+        raise ctx.error(
+            "params.pg_host",
+            None,
+            "is required for engine postgres: the PostgreSQL server to accelerate into",
+        )
+    if engine is Engine.SQLITE and mode is AccelerationMode.MEMORY:
+        ctx.notice(
+            "acceleration engine sqlite, mode memory is accelerated as a SQLite file here "
+            "(in-memory acceleration has no meaning across Airflow task processes)."
+        )
+    elif engine is Engine.POSTGRES and mode is AccelerationMode.MEMORY:
+        ctx.notice(
+            "acceleration mode memory has no meaning for engine postgres; the data lives on the server."
+        )
+    elif engine is Engine.ARROW or mode is AccelerationMode.MEMORY:
         # In-memory acceleration cannot outlive one Airflow task process, so it would be empty for
         # every reader: a DuckDB file is the only meaningful equivalent.
         ctx.notice(
@@ -380,6 +400,14 @@ def _parse_acceleration(raw: Any, dataset_ctx: FieldContext) -> Acceleration:
             "(in-memory acceleration has no meaning across Airflow task processes)."
         )
     return Acceleration(**{field.attribute: values[field.key] for field in f.ACCELERATION.acted_on()})
+
+
+_ENGINE_LABELS = {
+    Engine.DUCKDB: "DuckDB",
+    Engine.ARROW: "DuckDB",
+    Engine.SQLITE: "SQLite",
+    Engine.POSTGRES: "PostgreSQL",
+}
 
 
 def _check_engine(engine: Any, ctx: FieldContext) -> None:
@@ -391,13 +419,15 @@ def _check_engine(engine: Any, ctx: FieldContext) -> None:
         raise ctx.error(
             "acceleration.engine",
             engine,
-            f"is not supported yet; only duckdb is supported (arrow is accepted and accelerated as a "
-            f"DuckDB file). Use engine {served}; the spicepod's other datasets are still served",
+            f"is not supported yet; the engines served are duckdb, sqlite and postgres (arrow is "
+            f"accepted and accelerated as a DuckDB file). Use engine {served}; the spicepod's other "
+            "datasets are still served",
         )
     raise ctx.error(
         "acceleration.engine",
         engine,
-        "is not supported; only duckdb is supported (arrow is accepted and accelerated as a DuckDB file)",
+        "is not supported; the engines served are duckdb, sqlite and postgres (arrow is accepted and "
+        "accelerated as a DuckDB file)",
     )
 
 

@@ -64,6 +64,8 @@ class IndexKind(StrEnum):
 class Engine(StrEnum):
     DUCKDB = "duckdb"
     ARROW = "arrow"  # Spice's in-memory default: accelerated as a DuckDB file here, with a notice
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
 
 
 class AccelerationMode(StrEnum):

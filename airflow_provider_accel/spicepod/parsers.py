@@ -142,6 +142,14 @@ def positive_int(value: Any, key: str, ctx: FieldContext) -> int:
     return value
 
 
+def port(value: Any, key: str, ctx: FieldContext) -> int:
+    """A TCP port, as a number or a string of digits (Spice's params are strings)."""
+    text_value = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text_value.isdigit() or not 0 < int(text_value) < 65536:
+        raise ctx.error(key, value, "is not a port number (1-65535)")
+    return int(text_value)
+
+
 def cron(value: Any, key: str, ctx: FieldContext) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ctx.error(key, value, "is not a cron expression such as '0 * * * *' (a quoted string)")

@@ -270,3 +270,68 @@ class TestJitter:
         dag_run = load_dags()["accelerate_trips"].test(run_conf={"refresh_jitter_max": "500ms"})
         assert dag_run.state == DagRunState.SUCCESS
         assert count_rows(data_dir / "trips.duckdb", "trips") == 12
+
+
+SQLITE_SPICEPOD = """
+version: v1
+kind: Spicepod
+name: optest
+datasets:
+  - from: file:{src}
+    name: trips
+    params: {{file_format: parquet}}
+    time_column: pickup
+    acceleration:
+      enabled: true
+      engine: sqlite
+      mode: memory
+      refresh_mode: append
+      params: {{busy_timeout: 2s}}
+"""
+
+
+class TestOtherEngines:
+    def test_sqlite_dataset_runs_through_its_dag(self, spicepod_env, src_dir: Path) -> None:
+        """engine: sqlite runs through the same DAG: first run loads, a second appends only new rows."""
+        import sqlite3
+
+        data_dir = spicepod_env(SQLITE_SPICEPOD)
+        write_drop(src_dir, "a", range(100), START)
+        dag = load_dags()["accelerate_trips"]
+        assert dag.test().state == DagRunState.SUCCESS
+        write_drop(src_dir, "b", range(100, 130), START + dt.timedelta(hours=3))
+        dag_run = dag.test()
+        assert dag_run.state == DagRunState.SUCCESS
+        summary = _xcom(dag_run)
+        assert summary["mode"] == "append" and summary["rows"] == 30 and summary["total_rows"] == 130
+        with sqlite3.connect(data_dir / "trips.sqlite") as con:
+            assert con.execute("SELECT count(*) FROM trips").fetchone()[0] == 130
+
+    def test_postgres_dataset_runs_through_its_dag(self, spicepod_env, src_dir: Path) -> None:
+        """engine: postgres runs through the same DAG into pg_schema.trips; the summary names the server."""
+        import uuid
+
+        import adbc_driver_postgresql.dbapi as pg
+        import servers
+
+        servers.require_server("PostgreSQL", servers.PG_HOST, servers.PG_PORT)
+        schema = f"accel_dag_{uuid.uuid4().hex[:10]}"
+        pod = SQLITE_SPICEPOD.replace("engine: sqlite", "engine: postgres").replace(
+            "params: {{busy_timeout: 2s}}",
+            f"params: {{{{pg_host: {servers.PG_HOST}, pg_port: {servers.PG_PORT}, "
+            f"pg_user: {servers.PG_USER}, pg_sslmode: disable, pg_schema: {schema}}}}}",
+        )
+        uri = f"postgresql://{servers.PG_USER}@{servers.PG_HOST}:{servers.PG_PORT}/postgres?sslmode=disable"
+        spicepod_env(pod)
+        write_drop(src_dir, "a", range(100), START)
+        try:
+            dag_run = load_dags()["accelerate_trips"].test()
+            assert dag_run.state == DagRunState.SUCCESS
+            assert _xcom(dag_run)["path"].endswith(f"/postgres.{schema}.trips")
+            with pg.connect(uri) as con, con.cursor() as cur:
+                cur.execute(f"SELECT count(*) FROM {schema}.trips")
+                assert cur.fetchone()[0] == 100
+        finally:
+            with pg.connect(uri) as con, con.cursor() as cur:
+                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                con.commit()

@@ -361,10 +361,24 @@ INVALID: list[tuple[str, Any, dict[str, Any], str, str]] = [
         "acceleration.refresh_mode",
         "full, append",
     ),
-    ("engine-sqlite", {"engine": "sqlite"}, {}, "acceleration.engine", "only duckdb"),
-    ("engine-postgres", {"engine": "postgres"}, {}, "acceleration.engine", "only duckdb"),
-    ("engine-cayenne", {"engine": "cayenne"}, {}, "acceleration.engine", "only duckdb"),
-    ("engine-int", {"engine": 3}, {}, "acceleration.engine", "only duckdb"),
+    ("engine-turso", {"engine": "turso"}, {}, "acceleration.engine", "duckdb, sqlite and postgres"),
+    ("engine-postgres-no-host", {"engine": "postgres"}, {}, "acceleration.params.pg_host", "required"),
+    ("engine-cayenne", {"engine": "cayenne"}, {}, "acceleration.engine", "duckdb, sqlite and postgres"),
+    ("engine-int", {"engine": 3}, {}, "acceleration.engine", "duckdb, sqlite and postgres"),
+    (
+        "sqlite-busy",
+        {"engine": "sqlite", "params": {"busy_timeout": "soon"}},
+        {},
+        "acceleration.params.busy_timeout",
+        "duration",
+    ),
+    (
+        "pg-port",
+        {"engine": "postgres", "params": {"pg_host": "h", "pg_port": "x"}},
+        {},
+        "acceleration.params.pg_port",
+        "port",
+    ),
     ("accel-mode", {"mode": "disk"}, {}, "acceleration.mode", "file, memory"),
     ("enabled-str", {"enabled": "true"}, {}, "acceleration.enabled", "true or false"),
     ("enabled-int", {"enabled": 1}, {}, "acceleration.enabled", "true or false"),
@@ -620,12 +634,36 @@ class TestEngineAndMode:
             parse_dataset({"engine": "duckdb", "mode": "file"})
         assert not [r for r in caplog.records if "DuckDB file" in r.getMessage()]
 
-    @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+    @pytest.mark.parametrize("engine", ["turso", "cayenne"])
     def test_other_engines_rejected(self, engine: str) -> None:
-        """sqlite and postgres accelerators are errors saying only duckdb is supported."""
+        """turso and cayenne accelerators are errors naming the engines that are served."""
         err = reject(make_pod(make_dataset({"engine": engine})))
         assert err.field == "acceleration.engine"
-        assert f"{engine!r}" in str(err) and "only duckdb is supported" in str(err)
+        assert f"{engine!r}" in str(err) and "duckdb, sqlite and postgres" in str(err)
+
+    def test_sqlite_engine_with_spice_params(self) -> None:
+        """engine sqlite is served; busy_timeout is parsed as a duration and sqlite_file kept."""
+        accel = (
+            parse_dataset({"engine": "sqlite", "params": {"sqlite_file": "t.db", "busy_timeout": "250ms"}})
+            .datasets[0]
+            .acceleration
+        )
+        assert accel is not None and accel.engine.value == "sqlite"
+        assert accel.params["sqlite_file"] == "t.db"
+        assert accel.params["busy_timeout"].total_seconds() == 0.25
+
+    def test_sqlite_memory_becomes_a_file_with_notice(self, caplog: pytest.LogCaptureFixture) -> None:
+        """engine sqlite, mode memory logs that the dataset is accelerated as a SQLite file."""
+        with caplog.at_level(logging.INFO, logger="airflow_provider_accel.spicepod.loader"):
+            parse_dataset({"engine": "sqlite", "mode": "memory"})
+        assert [r for r in caplog.records if "as a SQLite file" in r.getMessage()]
+
+    def test_postgres_engine_with_spice_params(self) -> None:
+        """engine postgres is served with Spice's pg_* params; a string pg_port becomes a number."""
+        params = {"pg_host": "db", "pg_port": "6543", "pg_db": "w", "pg_user": "u", "pg_sslmode": "disable"}
+        accel = parse_dataset({"engine": "postgres", "params": params}).datasets[0].acceleration
+        assert accel is not None and accel.engine.value == "postgres"
+        assert accel.params["pg_port"] == 6543 and accel.params["pg_sslmode"] == "disable"
 
 
 class TestUnknownKeys:

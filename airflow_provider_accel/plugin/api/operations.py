@@ -266,7 +266,19 @@ def get_dataset_table(
         "rows": [],
         "total_rows": None,
     }
+    from airflow_provider_accel.accelerator.engines import arrow_hook_for, engine_of
+    from airflow_provider_accel.spicepod.model import Engine
+
+    if engine_of(dataset) is not Engine.DUCKDB:
+        hook = arrow_hook_for(dataset)
+        body["location"] = hook.location(dataset)
+        columns_, total, preview = hook.preview(dataset, limit)
+        body["columns"] = [{"name": n, "type": t} for n, t in columns_]
+        body["total_rows"] = total
+        body["rows"] = [[_json_value(v) for v in row] for row in preview]
+        return body
     path = dataset_file(dataset)
+    body["location"] = str(path)
     if not path.exists():
         return body
     con = connect_reader(path)
