@@ -41,7 +41,7 @@ def test_sigkill_during_upload_leaves_pointer_on_previous_snapshot(tmp_path: Pat
     before = read_pointer(_store(dataset), "trips")
     assert before is not None and before.current == 1
     spicepod = tmp_path / "spicepod.yaml"
-    spicepod.write_text(yaml.safe_dump({k: v for k, v in pod.items() if not k.startswith("_")}))
+    spicepod.write_text(yaml.safe_dump(pod))
     env = dict(os.environ)
     writer = subprocess.Popen(
         [sys.executable, str(SCRIPT), str(spicepod), str(tmp_path / "a")],
