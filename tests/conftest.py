@@ -40,9 +40,10 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which reads the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the real Airflow deployment starts processes, whatever its module's marks say."""
+    """A test that uses the real Airflow deployment or the moto S3 server starts processes, whatever its
+    module's marks say."""
     for item in items:
-        if "airflow_stack" in getattr(item, "fixturenames", ()):
+        if {"airflow_stack", "moto_s3"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
 
 

@@ -24,6 +24,8 @@ from ._support import count, dataset_of, refresh, spicepod_dict, write_drop
 
 SCRIPT = Path(__file__).parent / "scripts" / "slow_publish.py"
 
+pytestmark = pytest.mark.processes  # a publisher process to kill, a moto S3 server to kill
+
 
 def _store(dataset: Any) -> SnapshotStore:
     settings = snapshot_settings(dataset)

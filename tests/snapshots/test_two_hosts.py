@@ -22,6 +22,8 @@ from ._support import count, write_drop
 
 SCRIPT = Path(__file__).parent / "scripts" / "host.py"
 
+pytestmark = pytest.mark.processes  # one Airflow process per host
+
 STORE = """
 version: v1
 kind: Spicepod
