@@ -38,6 +38,8 @@ KEYS = (
     "wide_rows_per_s_per_core",
     "parse_1000_datasets_s",
     "datasets_status_p50_ms_1000",
+    "snapshot_publish_overhead",
+    "bootstrap_vs_refresh",
 )
 
 

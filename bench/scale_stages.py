@@ -1,4 +1,4 @@
-"""The at-scale stages of ``python -m bench run``: the wide table and the thousand datasets.
+"""The at-scale stages of ``python -m bench run``: the wide table, the thousand datasets, snapshots.
 
 Kept apart from ``bench/__main__.py`` so that its stages stay as they were; each stage records an
 ``error`` instead of failing the run, and :func:`summary` gives their keys (None when not measured).
@@ -67,6 +67,19 @@ def run(scale: Any, work: Path, results: dict[str, Any], log: Callable[[str], No
     except Exception as err:
         results["many_datasets"] = {"error": f"{type(err).__name__}: {str(err)[-2000:]}"}
         log(f"  many datasets failed: {results['many_datasets']['error']}")
+    from bench import snapshots
+
+    log(f"[snapshots] {scale.snapshot_rows:,}-row full refresh, its publish, a bootstrap from it")
+    try:
+        results["snapshots"] = snapshots.run(scale.snapshot_rows, scale.reps, work / "snapshots")
+        snap = results["snapshots"]
+        log(
+            f"  refresh {snap['refresh_seconds']} s, publish {snap['publish_seconds']} s, "
+            f"bootstrap {snap['bootstrap_seconds']} s"
+        )
+    except Exception as err:
+        results["snapshots"] = {"error": f"{type(err).__name__}: {str(err)[-2000:]}"}
+        log(f"  snapshots failed: {results['snapshots']['error']}")
 
 
 def summary(results: dict[str, Any]) -> dict[str, float | None]:
@@ -74,9 +87,12 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
     wide_med = wide.get("median_s", {})
     ours, duck = wide_med.get("ours"), wide_med.get("duckdb_ctas_unordered")
     many = results.get("many_datasets", {})
+    snap = results.get("snapshots", {})
     return {
         "wide_full_vs_duckdb": round(ours / duck, 4) if ours and duck else None,
         "wide_rows_per_s_per_core": wide.get("rows_per_s_per_core"),
         "parse_1000_datasets_s": many.get("parse_all", {}).get("median_s"),
         "datasets_status_p50_ms_1000": many.get("status", {}).get("p50_ms"),
+        "snapshot_publish_overhead": snap.get("snapshot_publish_overhead"),
+        "bootstrap_vs_refresh": snap.get("bootstrap_vs_refresh"),
     }

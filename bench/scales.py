@@ -39,6 +39,8 @@ class Scale:
     parse_reps: int = 1
     #: Requests of the ``GET /v1/datasets?status=true`` figure (0: not measured).
     status_requests: int = 5
+    #: Rows of the snapshot figures (bench/snapshots.py): full refresh, publish, bootstrap.
+    snapshot_rows: int = 20_000
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,6 +84,7 @@ SCALES: dict[str, Scale] = {
         wide_rows=1_000_000,
         parse_reps=3,
         status_requests=30,
+        snapshot_rows=1_000_000,
     ),
     # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
@@ -101,5 +104,6 @@ SCALES: dict[str, Scale] = {
         wide_rows=10_000_000,
         parse_reps=5,
         status_requests=50,
+        snapshot_rows=10_000_000,
     ),
 }

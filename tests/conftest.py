@@ -6,8 +6,9 @@ without it they skip with a loud reason; with ``ACCEL_REQUIRE_SERVICES=1`` (set 
 the same absence is a failure.
 
 Shared fixtures are registered here, once for the session: the in-process api-server app
-(``api`` and friends, ``tests/api_app.py``) and the real Airflow deployment (``airflow_stack``,
-``tests/e2e_stack.py``). Importing them into a directory's conftest instead would give that
+(``api`` and friends, ``tests/api_app.py``), the real Airflow deployment (``airflow_stack``,
+``tests/e2e_stack.py``) and a moto S3 server (``moto_s3``, ``tests/servers.py``). Importing them
+into a directory's conftest instead would give that
 directory its own, second instance of each session fixture.
 """
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from api_app import accel_dags, accel_spicepod, api, clean_runs, db_runs  # noqa: F401 - in-process api-server app
 from e2e_stack import airflow_stack  # noqa: F401 - one real Airflow deployment for the whole session
+from servers import MotoS3, start_moto, stop_moto
 
 _HOME = Path(tempfile.mkdtemp(prefix="accel-test-airflow-home-"))
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +40,21 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m selection, which reads the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the real Airflow deployment starts processes, whatever its module's marks say."""
+    """A test that uses the real Airflow deployment or the moto S3 server starts processes, whatever its
+    module's marks say."""
     for item in items:
-        if "airflow_stack" in getattr(item, "fixturenames", ()):
+        if {"airflow_stack", "moto_s3"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.processes)
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """One moto S3 server for the session (S3 sources, snapshot stores); each user makes its own bucket."""
+    server = start_moto()
+    try:
+        yield server
+    finally:
+        stop_moto(server)
 
 
 @pytest.fixture(scope="session")
@@ -66,4 +80,32 @@ def airflow_db(airflow_home: Path) -> Path:
     from airflow.utils import db
 
     db.resetdb()
-    return airflow_home / "airflow.db"
+    path = airflow_home / "airflow.db"
+    _backup_sqlite(path, airflow_home / "airflow.migrated.db")
+    return path
+
+
+def _backup_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite DB (WAL included), even while another connection holds it open."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
+@pytest.fixture(scope="session")
+def migrated_airflow_db(airflow_db: Path, airflow_home: Path) -> Callable[[Path], Path]:
+    """Give an extra Airflow home a migrated, empty metadata DB: a copy of the session's, taken right
+    after its migration (an ``airflow db migrate`` per home costs tens of seconds on 2 cores).
+
+    Call it with the home; it returns the DB path (``<home>/airflow.db``).
+    """
+    pristine = airflow_home / "airflow.migrated.db"
+
+    def install(home: Path) -> Path:
+        target = home / "airflow.db"
+        _backup_sqlite(pristine, target)
+        return target
+
+    return install

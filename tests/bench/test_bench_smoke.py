@@ -30,6 +30,8 @@ KEYS = {
     "wide_rows_per_s_per_core",
     "parse_1000_datasets_s",
     "datasets_status_p50_ms_1000",
+    "snapshot_publish_overhead",
+    "bootstrap_vs_refresh",
 }
 
 
@@ -83,6 +85,8 @@ def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path) -> N
     assert set(results["memory"]["growth"]) == {"parquet", "postgres"}
     assert len(results["memory"]["growth_with_memory_limit"]) == 1
     assert results["many_datasets"]["parse_one_task"]["dags"] < results["many_datasets"]["parse_all"]["dags"]
-    assert (out / "README.md").read_text().startswith("# Benchmarks")
+    assert results["snapshots"]["rows"] == 20_000 and results["snapshots"]["publish_seconds"] > 0
+    readme = (out / "README.md").read_text()
+    assert readme.startswith("# Benchmarks") and "## Snapshots" in readme
     for plot in ("full_refresh.png", "append_vs_full.png", "memory.png", "endpoint_latency.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot

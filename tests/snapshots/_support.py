@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.spicepod.loader import parse_spicepod
-from airflow_provider_accel.spicepod.model import Dataset, OnSchemaChange
+from airflow_provider_accel.spicepod.model import Dataset
 
 START = dt.datetime(2024, 1, 1)
 
@@ -42,7 +41,6 @@ def spicepod_dict(
     on_failure: str = "warn",
     on_schema_change: str | None = None,
 ) -> dict[str, Any]:
-    # on_schema_change is set on the parsed model (see dataset_of) until the loader reads the key.
     acceleration: dict[str, Any] = {"enabled": True, "refresh_mode": mode, **(extra or {})}
     if mode == "snapshot":
         acceleration["refresh_check_interval"] = "1h"
@@ -55,6 +53,8 @@ def spicepod_dict(
         "time_column": "pickup",
         "acceleration": acceleration,
     }
+    if on_schema_change is not None:
+        dataset["on_schema_change"] = on_schema_change  # Spice's dataset key, read by the loader
     return {
         "version": "v1",
         "kind": "Spicepod",
@@ -66,17 +66,11 @@ def spicepod_dict(
             "params": store_params or {},
         },
         "datasets": [dataset],
-        "_on_schema_change": on_schema_change,
     }
 
 
 def dataset_of(pod: dict[str, Any]) -> Dataset:
-    pod = dict(pod)
-    on_schema_change = pod.pop("_on_schema_change", None)
-    dataset = parse_spicepod(pod).datasets[0]
-    if on_schema_change:
-        dataset = dataclasses.replace(dataset, on_schema_change=OnSchemaChange(on_schema_change))
-    return dataset
+    return parse_spicepod(pod).datasets[0]
 
 
 def refresh(dataset: Dataset, data_dir: Path, mode: str | None = None) -> dict[str, Any]:

@@ -108,3 +108,17 @@ def test_dataset_without_snapshots_is_400(api: Any, published: dict[str, Any]) -
     """A dataset without snapshots answers 400 naming what to configure."""
     response = api.client.get("/v1/datasets/Events/acceleration/snapshots", headers=api.headers("viewer"))
     assert response.status_code == 400 and "snapshots enabled" in response.json()["message"]
+
+
+def test_dataset_details_say_who_may_roll_back(api: Any, published: dict[str, Any]) -> None:
+    """?details=true says which datasets use snapshots and whether the caller may roll back (edit the DAG)."""
+
+    def details(role: str) -> dict[str, Any]:
+        response = api.client.get("/v1/datasets?details=true", headers=api.headers(role))
+        assert response.status_code == 200, response.text
+        return {d["name"]: d["acceleration"] for d in response.json() if d.get("acceleration")}
+
+    viewer, admin = details("viewer"), details("admin")
+    assert viewer["taxi_trips"]["snapshots"] is True and viewer["Events"]["snapshots"] is False
+    assert viewer["taxi_trips"]["can_rollback"] is False
+    assert admin["taxi_trips"]["can_rollback"] is True

@@ -1,8 +1,9 @@
 """Two hosts on one machine: two Airflow homes (own data dirs, own metadata DBs) sharing one S3 store.
 
-Each step runs a host's refresh DAGs with ``dag.test()`` in a subprocess with that host's
-AIRFLOW_HOME: in-process runs are what a worker does for one task, and the subprocess gives each host
-its own configuration and metadata DB without starting a scheduler per host.
+Each step runs a host's refresh DAGs with ``dag.test()`` in that host's own long-lived subprocess (its
+AIRFLOW_HOME, configuration and metadata DB), driven over a pipe: in-process runs are what a worker
+does for one task, and one process per host gives each host its own Airflow without starting a
+scheduler per host or an interpreter per step.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ import pytest
 from ._support import count, write_drop
 
 SCRIPT = Path(__file__).parent / "scripts" / "host.py"
+
+pytestmark = pytest.mark.processes  # one Airflow process per host
 
 STORE = """
 version: v1
@@ -53,20 +57,68 @@ datasets:
 """
 
 
-def _run(home: Path, *dag_ids: str) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), str(home), *dag_ids], capture_output=True, text=True, timeout=300
-    )
-    results = [json.loads(line[7:]) for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    assert done.returncode == 0 and len(results) == len(dag_ids), done.stdout[-3000:] + done.stderr[-3000:]
-    return results
+class Host:
+    """One host's long-lived ``scripts/host.py`` process, driven over its stdin (one start-up per host)."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.log = (home / "host.log").open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), str(home)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+
+    def wait_ready(self) -> None:
+        """Until the process has imported Airflow and opened its metadata DB."""
+        self._until("READY")
+
+    def _until(self, marker: str) -> list[str]:
+        assert self.process.stdout is not None
+        lines = []
+        for line in self.process.stdout:
+            if line.rstrip("\n") == marker:
+                return lines
+            lines.append(line)
+        self.log.flush()
+        raise AssertionError(
+            f"host {self.home.name} exited ({self.process.wait()}) before {marker}: "
+            + "".join(lines)[-3000:]
+            + (self.home / "host.log").read_text()[-3000:]
+        )
+
+    def run(self, *dag_ids: str) -> list[dict[str, Any]]:
+        """Run the DAGs with dag.test() on this host: each one's state, task state and XCom summary."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(dag_ids) + "\n")
+        self.process.stdin.flush()
+        lines = self._until("DONE")
+        results = [json.loads(line[7:]) for line in lines if line.startswith("RESULT ")]
+        assert len(results) == len(dag_ids), "".join(lines)[-3000:]
+        return results
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
 
 
 @pytest.fixture
-def hosts(tmp_path: Path, s3: Any) -> dict[str, Any]:
-    bucket = s3.new_bucket()
+def hosts(tmp_path: Path, moto_s3: Any, migrated_airflow_db: Any) -> Iterator[dict[str, Any]]:
+    """Hosts A (writer) and B (bootstrap and replica), each an Airflow home with its own metadata DB.
+
+    Each gets a copy of the session's migrated, still empty metadata DB instead of migrating its own.
+    """
+    bucket = moto_s3.new_bucket()
     src = tmp_path / "src"
-    common = {"bucket": bucket, "endpoint": s3.endpoint, "src": src}
+    common = {"bucket": bucket, "endpoint": moto_s3.endpoint, "src": src}
     homes = {}
     for host, trips, fares_mode, fares in (
         ("host-a", "enabled", "full", "snapshots: enabled"),
@@ -80,7 +132,17 @@ def hosts(tmp_path: Path, s3: Any) -> dict[str, Any]:
             )
         )
         homes[host] = home
-    return {"a": homes["host-a"], "b": homes["host-b"], "src": src, "s3": s3, "bucket": bucket}
+    started: list[Host] = []
+    try:
+        for home in homes.values():
+            migrated_airflow_db(home)
+            started.append(Host(home))
+        for host_process in started:  # both start up at once
+            host_process.wait_ready()
+        yield {"a": started[0], "b": started[1], "src": src}
+    finally:
+        for host_process in started:
+            host_process.close()
 
 
 def test_two_hosts_bootstrap_append_replica_and_rollback(
@@ -88,6 +150,7 @@ def test_two_hosts_bootstrap_append_replica_and_rollback(
 ) -> None:
     """B bootstraps, appends only new rows; B's replica follows A three times and a rollback; counts match."""
     a, b, src = hosts["a"], hosts["b"], hosts["src"]
+    a_home, b_home = a.home, b.home
     oracle = 0
 
     def drop(step: int, rows: int) -> None:
@@ -96,27 +159,27 @@ def test_two_hosts_bootstrap_append_replica_and_rollback(
         oracle += rows
 
     drop(0, 200)
-    first = _run(a, "accelerate_trips", "accelerate_fares")
+    first = a.run("accelerate_trips", "accelerate_fares")
     assert all(r["state"] == "success" for r in first)
     assert first[0]["summary"]["snapshot"]["publish"]["status"] == "published"
-    assert count(a / "accel" / "trips.duckdb") == oracle
+    assert count(a_home / "accel" / "trips.duckdb") == oracle
 
     drop(1, 50)
-    (trips_b,) = _run(b, "accelerate_trips")
+    (trips_b,) = b.run("accelerate_trips")
     boot = trips_b["summary"]["snapshot"]["bootstrap"]
     assert boot["status"] == "restored" and boot["rows"] == 200
     assert trips_b["summary"]["rows"] == 50  # only the rows newer than the snapshot's watermark
-    assert count(b / "accel" / "trips.duckdb") == oracle
+    assert count(b_home / "accel" / "trips.duckdb") == oracle
 
     for step in range(2, 5):
         drop(step, 30)
-        _run(a, "accelerate_fares")
-        (replica,) = _run(b, "accelerate_fares")
+        a.run("accelerate_fares")
+        (replica,) = b.run("accelerate_fares")
         assert replica["state"] == "success" and replica["summary"]["snapshot"]["status"] == "restored"
-        assert count(b / "accel" / "fares.duckdb", table="fares") == oracle
+        assert count(b_home / "accel" / "fares.duckdb", table="fares") == oracle
 
     # Roll fares back to its first snapshot through the API (the api-server reads host A's spicepod).
-    monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(a / "spicepod.yaml"))
+    monkeypatch.setenv("AIRFLOW__ACCEL__SPICEPOD_PATH", str(a_home / "spicepod.yaml"))
     listing = api.client.get(
         "/v1/datasets/fares/acceleration/snapshots", headers=api.headers("viewer")
     ).json()
@@ -128,6 +191,6 @@ def test_two_hosts_bootstrap_append_replica_and_rollback(
         headers=api.headers("admin"),
     )
     assert moved.status_code == 200, moved.text
-    (replica,) = _run(b, "accelerate_fares")
+    (replica,) = b.run("accelerate_fares")
     assert replica["summary"]["snapshot"] == {"status": "restored", "snapshot_id": first_id}
-    assert count(b / "accel" / "fares.duckdb", table="fares") == 200
+    assert count(b_home / "accel" / "fares.duckdb", table="fares") == 200

@@ -6,11 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import io
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from servers import MotoS3
 
 from airflow_provider_accel.exceptions import TerminalRefreshError, TransientRefreshError
 from airflow_provider_accel.sources import source_for
@@ -37,36 +34,10 @@ def _table(start: int, rows: int) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def s3() -> Iterator[dict[str, Any]]:
-    """A moto S3 server on a free local port, with a bucket of Parquet, CSV and JSON objects.
-
-    In its own process: in this one, Arrow's S3 client (called by DuckDB with the GIL held) and a
-    threaded Python server would wait on each other.
-    """
-    pytest.importorskip("moto")
-    import boto3
-
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail("the moto S3 server did not start")
-            time.sleep(0.1)
-    endpoint = f"http://127.0.0.1:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, aws_access_key_id="k", aws_secret_access_key="s", region_name="us-east-1"
-    )
-    client.create_bucket(Bucket="accel-test")
+def s3(moto_s3: MotoS3) -> dict[str, Any]:
+    """The session's moto S3 server, with a bucket of Parquet, CSV and JSON objects."""
+    client = moto_s3.client()
+    moto_s3.new_bucket("accel-test")
     for part in range(3):
         buf = io.BytesIO()
         pq.write_table(_table(part * 100, 100), buf, row_group_size=25)
@@ -76,11 +47,7 @@ def s3() -> Iterator[dict[str, Any]]:
     client.put_object(
         Bucket="accel-test", Key="json/a.json", Body=b'{"id": 1, "tags": ["a"]}\n{"id": 2, "tags": []}\n'
     )
-    try:
-        yield {"s3_endpoint": endpoint, "s3_key": "k", "s3_secret": "s", "s3_region": "us-east-1"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    return moto_s3.params()
 
 
 class TestObjectStore:

@@ -117,3 +117,81 @@ def test_viewer_sees_the_preview_but_no_cancel_button_and_admin_cancels(admin_pa
             client.patch("/api/v2/dags/accelerate_notes", json={"is_paused": False})
     status = notes.refresh_status("notes", run_id)
     assert status["state"] == "failed" and status["error"].startswith("Refresh cancelled by admin")
+
+
+SNAPSHOT_SPICEPOD = (
+    E2E_SPICEPOD.replace(
+        "datasets:\n",
+        "snapshots:\n  enabled: true\n  location: file://{src}/_snapshots/\ndatasets:\n",
+        1,
+    )
+    + """\
+  - from: file:{src}/snapped.csv
+    name: snapped
+    params:
+      file_format: csv
+    acceleration:
+      enabled: true
+      refresh_mode: full
+      refresh_check_interval: 1h
+      snapshots: enabled
+      snapshots_creation_policy: always
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def snapped(stack: Any) -> Iterator[Any]:
+    """A dataset publishing a snapshot per refresh: its initial load and two refreshes, snapshots 1 to 3."""
+    (stack.source_dir / "snapped.csv").write_text("id,note\n1,one\n2,two\n")
+    stack.write_spicepod(SNAPSHOT_SPICEPOD)
+    try:
+        stack.wait_for_idle("accelerate_snapped")
+        for _ in range(2):
+            run_id = stack.trigger("snapped")["dag_run_id"]
+            assert stack.wait_for_refresh("snapped", run_id)["state"] == "success"
+        yield stack
+    finally:
+        stack.write_spicepod(E2E_SPICEPOD)
+
+
+def test_snapshots_panel_lists_snapshots_and_only_a_writer_may_roll_back(admin_page, viewer_page, snapped):
+    """The panel lists id, time, rows, size, checksum and the current one; a viewer has no rollback button."""
+    viewer = open_dataset(viewer_page, "snapped")
+    rows = viewer.get_by_test_id("snapshot-row")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_have_attribute("data-id", "3")
+    expect(rows.nth(0)).to_have_attribute("data-current", "true")
+    expect(rows.nth(0).get_by_test_id("snapshot-current")).to_have_text("current")
+    with snapped.client() as client:
+        listing = client.get("/v1/datasets/snapped/acceleration/snapshots").json()
+    newest = listing[0]
+    expect(rows.nth(0)).to_contain_text(newest["timestamp"])
+    expect(rows.nth(0)).to_contain_text(newest["checksum"].removeprefix("sha256:")[:12])
+    expect(rows.nth(0).locator("td").nth(2)).to_have_text("2")
+    expect(rows.nth(0).locator("td").nth(3)).to_have_attribute("title", f"{newest['size_bytes']:,} bytes")
+    expect(viewer.get_by_test_id("rollback-button")).to_have_count(0)
+    screenshot(viewer_page, "dataset-snapshots.png")
+
+
+def test_rollback_from_the_panel_asks_first_then_moves_the_pointer(admin_page, snapped):
+    """Roll back asks first (Keep current changes nothing); confirmed, snapshot 1 becomes the current one."""
+    admin = open_dataset(admin_page, "snapped")
+    expect(admin.get_by_test_id("snapshot-row")).to_have_count(3)
+    first = admin.locator('[data-testid="snapshot-row"][data-id="1"]')
+    expect(admin.get_by_test_id("rollback-button")).to_have_count(2)  # every snapshot but the current one
+    first.get_by_test_id("rollback-button").click()
+    expect(admin.get_by_test_id("rollback-question")).to_contain_text("back to snapshot 1")
+    admin.get_by_test_id("rollback-cancel-button").click()
+    expect(admin.get_by_test_id("rollback-confirm")).to_be_hidden()
+    with snapped.client() as client:
+        listing = client.get("/v1/datasets/snapped/acceleration/snapshots").json()
+    assert [s["id"] for s in listing if s["is_current"]] == [3]
+
+    first.get_by_test_id("rollback-button").click()
+    admin.get_by_test_id("rollback-confirm-button").click()
+    expect(admin.get_by_test_id("rollback-result")).to_have_text("Snapshot 1 is now current.")
+    expect(first).to_have_attribute("data-current", "true")
+    with snapped.client() as client:
+        listing = client.get("/v1/datasets/snapped/acceleration/snapshots").json()
+    assert [s["id"] for s in listing if s["is_current"]] == [1]

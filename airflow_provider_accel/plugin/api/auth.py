@@ -231,4 +231,18 @@ def may_trigger(user: BaseUser, dag_id: str) -> bool:
     )
 
 
+def may_edit(user: BaseUser, dag_id: str) -> bool:
+    """Whether the user may edit the DAG (``PUT``): the rollback route's check, as a boolean."""
+    if isinstance(user, ApiKeyUser):
+        return user.may_write
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
+    from airflow.models.dag import DagModel
+
+    return get_auth_manager().is_authorized_dag(
+        method="PUT",
+        details=DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)),
+        user=user,
+    )
+
+
 RUN = DagAccessEntity.RUN

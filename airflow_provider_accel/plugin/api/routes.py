@@ -21,6 +21,7 @@ from airflow_provider_accel.plugin.api import operations, service
 from airflow_provider_accel.plugin.api.auth import (
     RUN,
     authenticated_caller,
+    may_edit,
     may_trigger,
     readable_dag_ids,
     requires_dag_listing,
@@ -266,7 +267,8 @@ def get_datasets(
     if details:
         accelerated = [d for d in visible if d.accelerated]
         may_refresh = {d.dag_id: may_trigger(user, d.dag_id) for d in accelerated}
-        extra = service.acceleration_details(session, accelerated, may_refresh)
+        may_rollback = {d.dag_id: may_edit(user, d.dag_id) for d in accelerated}
+        extra = service.acceleration_details(session, accelerated, may_refresh, may_rollback)
     items = []
     for d in visible:
         item = DatasetItem.model_validate(

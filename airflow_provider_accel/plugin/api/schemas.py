@@ -146,6 +146,12 @@ class AccelerationDetails(BaseModel):
     )
     refresh_sql: str | None = Field(default=None, description="The spicepod's refresh_sql, if any.")
     can_refresh: bool = Field(description="Whether the calling user may trigger a refresh of it.")
+    can_rollback: bool = Field(
+        default=False, description="Whether the calling user may roll its snapshots back (edit its DAG)."
+    )
+    snapshots: bool = Field(
+        default=False, description="Whether it publishes or follows acceleration snapshots."
+    )
     current_run: RunRef | None = Field(default=None, description="The latest run, while queued or running.")
     last_refresh: RefreshStatusResponse | None = Field(
         default=None, description="The latest finished refresh (succeeded or failed), with its outcome."

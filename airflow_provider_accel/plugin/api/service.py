@@ -46,6 +46,7 @@ from airflow.utils.types import DagRunTriggeredByType, DagRunType
 from sqlalchemy import func, select, text
 
 from airflow_provider_accel.plugin.api.errors import ApiError
+from airflow_provider_accel.spicepod.snapshots import snapshot_settings
 
 if TYPE_CHECKING:
     from airflow.models.dagbag import DBDagBag
@@ -322,7 +323,10 @@ def schedule_text(dataset: Dataset) -> str:
 
 
 def acceleration_details(
-    session: Session, datasets: list[Dataset], may_refresh: dict[str, bool]
+    session: Session,
+    datasets: list[Dataset],
+    may_refresh: dict[str, bool],
+    may_rollback: dict[str, bool] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``?details=true`` of ``GET /v1/datasets``: per DAG id, what the UI page shows of a dataset."""
     dag_ids = [d.dag_id for d in datasets]
@@ -340,6 +344,8 @@ def acceleration_details(
             "schedule": schedule_text(dataset),
             "refresh_sql": acceleration.refresh_sql,
             "can_refresh": may_refresh.get(dataset.dag_id, False),
+            "can_rollback": (may_rollback or {}).get(dataset.dag_id, False),
+            "snapshots": snapshot_settings(dataset).active,
             "current_run": (
                 {
                     "dag_run_id": run.run_id,

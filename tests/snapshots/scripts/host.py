@@ -1,7 +1,12 @@
-"""One "host": an Airflow home with its own metadata DB and data dir; runs refresh DAGs with dag.test().
+"""One "host": an Airflow home with its own metadata DB and data dir, running refresh DAGs with dag.test().
 
-Usage: host.py <home> <dag_id> [<dag_id> ...]. The spicepod is <home>/spicepod.yaml, the data dir
-<home>/accel, the writer id the home's name. Prints one JSON line per DAG: its state and XCom summary.
+Usage: host.py <home>. The spicepod is <home>/spicepod.yaml, the data dir <home>/accel, the writer id
+the home's name. The metadata DB is <home>/airflow.db: migrated here unless it is already there (the
+test copies one migrated DB to every host instead of migrating per host).
+
+One long-lived process per host, driven over its stdin: it prints ``READY`` once Airflow is imported and
+the DB migrated; then each stdin line is a JSON list of DAG ids, answered by one ``RESULT <json>`` line
+per DAG (state, task state, XCom summary) and a ``DONE`` line. End of stdin ends the process.
 """
 
 from __future__ import annotations
@@ -37,18 +42,27 @@ from airflow.utils.session import create_session  # noqa: E402
 
 from airflow_provider_accel.dags.factory import load_dags  # noqa: E402
 
-dags = load_dags()
-for dag_id in sys.argv[2:]:
-    run = dags[dag_id].test()
+
+def run(dag_id: str) -> dict[str, object]:
+    dags = load_dags()  # re-read per run, as a worker parses the DAG file it runs
+    dag_run = dags[dag_id].test()
     with create_session() as session:
-        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run.run_id, task_id="refresh").one()
+        ti = (
+            session.query(TaskInstance)
+            .filter_by(dag_id=dag_id, run_id=dag_run.run_id, task_id="refresh")
+            .one()
+        )
         row = session.scalar(
             XComModel.get_many(
-                run_id=run.run_id, key="return_value", task_ids="refresh", dag_ids=dag_id, limit=1
+                run_id=dag_run.run_id, key="return_value", task_ids="refresh", dag_ids=dag_id, limit=1
             )
         )
         summary = None if row is None else XComModel.deserialize_value(row)
-    print(
-        "RESULT "
-        + json.dumps({"dag_id": dag_id, "state": str(run.state), "task": str(ti.state), "summary": summary})
-    )
+    return {"dag_id": dag_id, "state": str(dag_run.state), "task": str(ti.state), "summary": summary}
+
+
+print("READY", flush=True)
+for line in sys.stdin:
+    for dag_id in json.loads(line):
+        print("RESULT " + json.dumps(run(dag_id)), flush=True)
+    print("DONE", flush=True)
