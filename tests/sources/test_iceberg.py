@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from servers import MotoS3
 
 from airflow_provider_accel.accelerator import DuckDBAcceleratorHook
 from airflow_provider_accel.exceptions import TerminalRefreshError, TransientRefreshError
@@ -29,7 +30,6 @@ from ._helpers import accelerated, dataset, load
 pyiceberg = pytest.importorskip("pyiceberg")
 
 from .iceberg_catalog import TOKEN, RestCatalog, rest_catalog, sql_catalog  # noqa: E402
-from .test_remote_files import s3  # noqa: E402, F401 - the moto S3 server fixture
 
 AUTH = {"iceberg_token": TOKEN}
 
@@ -287,17 +287,10 @@ def test_hadoop_table_without_metadata_is_terminal(tmp_path: Path) -> None:
 # -- object storage ----------------------------------------------------------------------------
 
 
-def test_hadoop_table_in_s3_with_spice_s3_params(s3: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+def test_hadoop_table_in_s3_with_spice_s3_params(moto_s3: MotoS3, tmp_path: Path) -> None:
     """A table in S3 (moto) is read with Spice's iceberg_s3_* params and an s3a:// from."""
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=s3["s3_endpoint"],
-        aws_access_key_id=s3["s3_key"],
-        aws_secret_access_key=s3["s3_secret"],
-        region_name=s3["s3_region"],
-    ).create_bucket(Bucket="accel-iceberg")
+    s3 = moto_s3.params()
+    bucket = moto_s3.new_bucket()
     from pyiceberg.catalog.sql import SqlCatalog
 
     props = {
@@ -307,7 +300,7 @@ def test_hadoop_table_in_s3_with_spice_s3_params(s3: dict[str, Any], tmp_path: P
         "s3.region": s3["s3_region"],
     }
     catalog = SqlCatalog(
-        "s3test", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse="s3://accel-iceberg/wh", **props
+        "s3test", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"s3://{bucket}/wh", **props
     )
     catalog.create_namespace("sales")
     table = catalog.create_table("sales.remote", schema=_events(1, 1).schema)
