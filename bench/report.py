@@ -18,6 +18,9 @@ GOALS = {
     "wide_full_vs_duckdb": ("<=", 1.05, "wide-table full refresh / DuckDB CTAS, same settings"),
     "parse_1000_datasets_s": ("<=", 2.0, "seconds: the DAG file on 1,000 datasets, warm"),
     "datasets_status_p50_ms_1000": ("<=", 200.0, "ms: p50 of GET /v1/datasets?status=true, 1,000 datasets"),
+    "rss_growth_1m_to_20m_default": ("<=", 1.3, "peak RSS at 20M rows / at 1M, default settings (Parquet)"),
+    "file_growth_appends": ("<=", 1.3, "file after 200 appends of 1% + 200 retention runs / fresh load"),
+    "file_growth_full": ("<=", 1.1, "file after 200 full refreshes, shared file / fresh load"),
 }
 
 

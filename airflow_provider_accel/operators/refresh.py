@@ -263,7 +263,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 path,
                 again.isoformat(timespec="seconds"),
             )
-            raise AirflowRescheduleException(again)
+            raise AirflowRescheduleException(again)  # type: ignore[no-untyped-call]
 
     def _refresh(self, context: Context, dataset: Dataset, request: RefreshRequest) -> dict[str, Any]:
         acceleration = dataset.acceleration

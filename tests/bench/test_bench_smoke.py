@@ -30,6 +30,9 @@ KEYS = {
     "wide_rows_per_s_per_core",
     "parse_1000_datasets_s",
     "datasets_status_p50_ms_1000",
+    "rss_growth_1m_to_20m_default",
+    "file_growth_appends",
+    "file_growth_full",
 }
 
 
