@@ -48,6 +48,7 @@ def _version(path: Path) -> tuple[int, int, int]:
 
 def _check(path: Path, table: str, dataset_name: str) -> FileHealth:
     from airflow_provider_accel.accelerator.integrity import is_corruption, read_every_block
+    from airflow_provider_accel.accelerator.layout import read_turn
     from airflow_provider_accel.accelerator.reader import is_lock_conflict
     from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
@@ -56,7 +57,9 @@ def _check(path: Path, table: str, dataset_name: str) -> FileHealth:
         f"POST /v1/datasets/{dataset_name}/acceleration/refresh."
     )
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        # Queue behind a writer that announced an in-place write, as every reader does (layout.read_turn).
+        with read_turn(path, 1.0):
+            con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as err:
         if is_lock_conflict(err):  # a writer has it open (an in-place write): not a damaged file
             return FileHealth()
