@@ -12,7 +12,7 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from airflow_provider_accel.dags.factory import load_dags
 from airflow_provider_accel.operators.refresh import ERROR_XCOM_KEY
@@ -300,13 +300,14 @@ class TestBusyFile:
                 held.set()
                 while not done.wait(1.0):
                     with create_session() as session:
-                        state = session.scalar(
-                            select(TaskInstance.state).where(
-                                TaskInstance.dag_id == "accelerate_trips", TaskInstance.task_id == "refresh"
+                        waiting = session.scalar(  # earlier tests' runs of this DAG have finished
+                            select(func.count()).where(
+                                TaskInstance.dag_id == "accelerate_trips",
+                                TaskInstance.state == TaskInstanceState.UP_FOR_RESCHEDULE,
                             )
                         )
                         occupied = Pool.get_pool(POOL_NAME, session=session).occupied_slots(session=session)
-                    if state == TaskInstanceState.UP_FOR_RESCHEDULE:
+                    if waiting:
                         seen.append(occupied)
                         return
                     if time.monotonic() > give_up:
