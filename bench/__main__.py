@@ -40,7 +40,18 @@ KEYS = (
     "datasets_status_p50_ms_1000",
     "snapshot_publish_overhead",
     "bootstrap_vs_refresh",
+    "rss_growth_1m_to_20m_default",
+    "file_growth_appends",
+    "file_growth_full",
 )
+#: Rows of the default-settings memory figure (no memory_limit set by hand) and of the growth runs
+#: (bench.growth: rows, runs), per scale. The issue's figure is 20M over 1M; smoke keeps the shape.
+DEFAULT_GROWTH_ROWS = {
+    "smoke": (10_000, 200_000),
+    "small": (1_000_000, 20_000_000),
+    "large": (1_000_000, 20_000_000),
+}
+FILE_GROWTH = {"smoke": (2_000, 20), "small": (100_000, 200), "large": (100_000, 200)}
 
 
 _T0 = time.monotonic()
@@ -184,6 +195,10 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         jobs.append(("parquet", rows, job))
         # The same refresh with DuckDB's memory_limit set on the accelerator's connection.
         jobs.append((LIMITED, rows, {**job, "duckdb_extra": {"memory_limit": MEMORY_LIMIT}}))
+    for rows in DEFAULT_GROWTH_ROWS[scale.name]:  # the default-settings figure's sizes, if not measured yet
+        if rows not in scale.memory_rows:
+            job = {"from": f"file:{data.taxi_file(work, rows)}", "params": {"file_format": "parquet"}}
+            jobs.append(("parquet", rows, {**job, "dir": mem_out}))
     if "postgres" in skip:
         mem["skipped"]["postgres"] = "--skip postgres"
     else:
@@ -214,7 +229,32 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         if small in entries and big in entries:
             key = "growth_with_memory_limit" if source == LIMITED else "growth"
             mem[key][source] = ratio(entries[big]["peak_rss_mib"], entries[small]["peak_rss_mib"])
+    lo, hi = (str(r) for r in DEFAULT_GROWTH_ROWS[scale.name])
+    defaults = mem["by_source"]["parquet"]
+    mem["growth_default"] = (
+        ratio(defaults[hi]["peak_rss_mib"], defaults[lo]["peak_rss_mib"])
+        if lo in defaults and hi in defaults
+        else None
+    )
     results["memory"] = mem
+    save_partial(results, out)
+
+    rows, runs = FILE_GROWTH[scale.name]
+    log(f"[4b] file growth: {runs} appends of 1% with retention, {runs} full refreshes ({rows:,} rows)")
+    from bench import growth
+
+    growth_work = work / "growth"
+    shutil.rmtree(growth_work, ignore_errors=True)
+    try:
+        results["file_growth"] = {
+            "appends": growth.appends_with_retention(growth_work, rows, runs),
+            "full": growth.full_refreshes_shared(growth_work, rows, runs),
+        }
+    except Exception as err:
+        results["file_growth"] = {"error": f"{type(err).__name__}: {str(err)[-2000:]}"}
+        log(f"  file growth failed: {results['file_growth']['error']}")
+    finally:
+        shutil.rmtree(growth_work, ignore_errors=True)
     save_partial(results, out)
 
     if "endpoint" in skip:
@@ -254,6 +294,9 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         ),
         "full_vs_duckdb_same_settings": ratio(med["ours"], med.get("duckdb_ctas_unordered")),
         **scale_stages.summary(results),
+        "rss_growth_1m_to_20m_default": mem["growth_default"],
+        "file_growth_appends": results["file_growth"].get("appends", {}).get("ratio"),
+        "file_growth_full": results["file_growth"].get("full", {}).get("ratio"),
     }
     results["summary_notes"] = {
         "full_vs_duckdb": (
@@ -264,6 +307,12 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
             f"peak RSS at {scale.memory_rows[1]:,} over {scale.memory_rows[0]:,} rows; the worst of the "
             "sources measured (Parquet, PostgreSQL)"
         ),
+        "rss_growth_1m_to_20m_default": (
+            f"peak RSS at {int(hi):,} over {int(lo):,} rows from Parquet, default settings (no memory_limit "
+            "set by hand: the provider's derived budget)"
+        ),
+        "file_growth_appends": "file size after appends with retention / a fresh full load of the same rows",
+        "file_growth_full": "file size after the full refreshes on a shared file / a fresh full load",
     }
     results["duration_s"] = round(time.monotonic() - started, 1)
     from bench import report

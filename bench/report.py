@@ -20,6 +20,9 @@ GOALS = {
     "datasets_status_p50_ms_1000": ("<=", 200.0, "ms: p50 of GET /v1/datasets?status=true, 1,000 datasets"),
     "snapshot_publish_overhead": ("<=", 0.15, "publishing the refreshed file / its full refresh"),
     "bootstrap_vs_refresh": ("<=", 0.2, "bootstrap from the snapshot / full refresh — goal: 5x faster"),
+    "rss_growth_1m_to_20m_default": ("<=", 1.3, "peak RSS at 20M rows / at 1M, default settings (Parquet)"),
+    "file_growth_appends": ("<=", 1.3, "file after 200 appends of 1% + 200 retention runs / fresh load"),
+    "file_growth_full": ("<=", 1.1, "file after 200 full refreshes, shared file / fresh load"),
 }
 
 

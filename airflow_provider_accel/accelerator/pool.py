@@ -26,7 +26,7 @@ POOL_NAME = "accel_refresh"
 #: Spice loads every dataset at once by default; unbounded loads took hosts down (Spice #5669), so
 #: the provider's default is a small fixed number of refreshes at once.
 DEFAULT_PARALLELISM = 4
-#: How long a refresh whose file is being written waits, deferred, before it looks again.
+#: How long a refresh whose file is being written waits, rescheduled, before it looks again.
 LOCK_RECHECK = dt.timedelta(seconds=5)
 POOL_DESCRIPTION = (
     "Refreshes of accelerated datasets (airflow-provider-accel); slots = the spicepod's "
@@ -109,8 +109,8 @@ refresh_pool_listener = RefreshPoolListener()
 def writer_busy(path: Path) -> bool:
     """Whether another refresh holds the writer lock of the file at ``path`` right now.
 
-    The refresh operator asks before it starts: a busy file defers the task (freeing its worker and
-    pool slot) instead of blocking in :func:`~.layout.writer_lock` for up to ``lock_timeout``.
+    The refresh operator asks before it starts: a busy file reschedules the task (freeing its worker
+    and pool slot) instead of blocking in :func:`~.layout.writer_lock` for up to ``lock_timeout``.
     """
     import fcntl
     import os
@@ -129,19 +129,37 @@ def writer_busy(path: Path) -> bool:
     return False
 
 
-def lock_wait(path: Path, lock_timeout: float, wait_until: str | None) -> tuple[dt.datetime, str] | None:
-    """When to look again at a busy file, and until when to keep deferring; ``None``: go ahead.
+def lock_wait(
+    path: Path,
+    lock_timeout: float,
+    waiting_since: dt.datetime | None,
+    *,
+    dataset: str | None = None,
+    now: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """When to look again at a busy file (the task is rescheduled until then); ``None``: go ahead.
 
-    A refresh defers while the file's writer lock is held, for at most ``lock_timeout`` in all
-    (``wait_until`` carries that deadline across deferrals); after it, the refresh runs and its own
-    wait for the lock ends in the usual transient error.
+    A refresh that finds the file's writer lock held is rescheduled (``UP_FOR_RESCHEDULE``: no worker,
+    no pool slot) and looks again every :data:`LOCK_RECHECK` at most, for ``lock_timeout`` in all,
+    counted from ``waiting_since`` (its first reschedule). Past that deadline it raises
+    :class:`~airflow_provider_accel.exceptions.SourceLockedError` at once, a transient error the retry
+    policy retries later, instead of waiting for the lock inside its slot.
     """
-    now = dt.datetime.now(dt.UTC)
-    limit = now + dt.timedelta(seconds=lock_timeout)
-    deadline = dt.datetime.fromisoformat(wait_until) if wait_until else limit
-    if now >= deadline or not writer_busy(path):
+    from airflow_provider_accel.exceptions import SourceLockedError
+
+    if not writer_busy(path):
         return None
-    return min(now + LOCK_RECHECK, deadline), deadline.isoformat()
+    now = now or dt.datetime.now(dt.UTC)
+    deadline = (waiting_since or now) + dt.timedelta(seconds=lock_timeout)
+    if now >= deadline:
+        who = f"Dataset {dataset}: a" if dataset else "A"
+        raise SourceLockedError(
+            f"{who}nother refresh has been writing {path} for more than {lock_timeout:g}s (this refresh "
+            "waited rescheduled, holding no worker or pool slot); it will be retried. Raise [accel] "
+            "lock_timeout if refreshes of datasets sharing this file take longer.",
+            dataset=dataset,
+        )
+    return min(now + min(LOCK_RECHECK, dt.timedelta(seconds=lock_timeout)), deadline)
 
 
 __all__ = [

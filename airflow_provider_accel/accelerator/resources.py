@@ -83,8 +83,17 @@ class MemoryBudget:
 
 
 def spill_directory(data_dir: Path) -> Path:
-    """Where a refresh's DuckDB spills: on the data directory's disk, one directory per process."""
-    return data_dir / SPILL_DIR_NAME / str(os.getpid())
+    """Where a refresh's DuckDB spills: on the data directory's disk, one directory per process.
+
+    Its parent is created here: DuckDB creates only the last level of ``temp_directory``, so without
+    it the first refresh that had to spill failed ("Failed to create directory ...").
+    """
+    parent = data_dir / SPILL_DIR_NAME
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # an unwritable data directory fails later with its own, clearer error
+        log.debug("Could not create the spill directory %s: %s", parent, err)
+    return parent / str(os.getpid())
 
 
 def memory_budget(

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.triggers.temporal import DateTimeTrigger
 from airflow.sdk import Asset, BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, AirflowSkipException
 
 from airflow_provider_accel import snapshots
 from airflow_provider_accel.accelerator.layout import dataset_file
 from airflow_provider_accel.accelerator.modes import RefreshMode, rules_for
+from airflow_provider_accel.accelerator.pool import lock_wait
 from airflow_provider_accel.exceptions import RefreshError, RefreshSqlError, SpicepodError
 from airflow_provider_accel.operators.retry import SpiceRetryPolicy
 from airflow_provider_accel.spicepod.durations import format_duration, parse_duration
@@ -214,7 +215,8 @@ class AccelerationRefreshOperator(_DatasetOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dataset = self.get_dataset()
         request = self.resolve_request(context, dataset)
-        if request.jitter_max_seconds > 0:
+        # A task rescheduled while its file was busy (see _wait_for_writer) already waited its jitter.
+        if request.jitter_max_seconds > 0 and not context.get("task_reschedule_count"):
             delay = random.uniform(0, request.jitter_max_seconds)
             self.log.info(
                 "Dataset %s: waiting %.2fs of jitter (max %s) before refreshing, in the triggerer",
@@ -234,16 +236,41 @@ class AccelerationRefreshOperator(_DatasetOperator):
         context: Context,
         event: Any = None,
         request: dict[str, Any] | None = None,
-        lock_wait_until: str | None = None,
     ) -> dict[str, Any]:
         """Resume after the jitter delay and refresh."""
         dataset = self.get_dataset()
         resolved = RefreshRequest.from_kwargs(request) if request else self.resolve_request(context, dataset)
-        return self._refresh(context, dataset, resolved, lock_wait_until)
+        return self._refresh(context, dataset, resolved)
 
-    def _refresh(
-        self, context: Context, dataset: Dataset, request: RefreshRequest, lock_wait_until: str | None = None
-    ) -> dict[str, Any]:
+    def _wait_for_writer(self, context: Context, dataset: Dataset, path: Any, lock_timeout: float) -> None:
+        """Reschedule (no worker, no pool slot held) while another refresh holds the file's writer lock.
+
+        For ``lock_timeout`` in all from the first reschedule; after it the refresh fails at once with
+        the transient SourceLockedError, which the retry policy retries later (accelerator.pool.lock_wait).
+        """
+        ti = context.get("ti")
+        first = (
+            ti.get_first_reschedule_date(context)
+            if ti is not None and context.get("task_reschedule_count")
+            else None
+        )
+        try:
+            again = lock_wait(path, lock_timeout, first, dataset=dataset.name)
+        except RefreshError as err:
+            if ti is not None:
+                ti.xcom_push(key=ERROR_XCOM_KEY, value=str(err))
+            raise
+        if again is not None:
+            self.log.info(
+                "Dataset %s: another refresh is writing %s; rescheduled until %s (holding no worker or "
+                "pool slot meanwhile)",
+                dataset.name,
+                path,
+                again.isoformat(timespec="seconds"),
+            )
+            raise AirflowRescheduleException(again)  # type: ignore[no-untyped-call]
+
+    def _refresh(self, context: Context, dataset: Dataset, request: RefreshRequest) -> dict[str, Any]:
         acceleration = dataset.acceleration
         assert acceleration is not None
         from airflow_provider_accel.accelerator.engines import has_data
@@ -270,8 +297,7 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 request.mode.value,
             )
             request = RefreshRequest(RefreshMode.FULL, request.refresh_sql, 0, request.on_demand)
-        # Waiting for a busy file's writer lock in the triggerer (accelerator.pool.lock_wait) is not
-        # wired in yet: under dag.test() and short lock timeouts it deferred for the whole timeout.
+        self._wait_for_writer(context, dataset, path, hook.lock_timeout)
         self.log.info(
             "Refreshing dataset %s (%s%s) from %s",
             dataset.name,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -413,10 +416,59 @@ def test_list_datasets_with_status(api):
     assert statuses()["taxi_trips"] == "Refreshing"
     assert statuses()["Events"] == "Error"
     set_run_state(TAXI, taxi, "success")
-    assert statuses()["taxi_trips"] == "Ready"
-    # The latest run decides: a new queued run makes it Refreshing again.
-    post(api, "taxi_trips", {"refresh_mode": "append"})
-    assert statuses()["taxi_trips"] == "Refreshing"
+    # A succeeded run is Ready only with a readable file (this assertion used to pass without one).
+    with accelerated_file("taxi_trips"):
+        assert statuses()["taxi_trips"] == "Ready"
+        # The latest run decides: a new queued run makes it Refreshing again.
+        post(api, "taxi_trips", {"refresh_mode": "append"})
+        assert statuses()["taxi_trips"] == "Refreshing"
+
+
+@contextlib.contextmanager
+def accelerated_file(name: str) -> Iterator[Path]:
+    """Refresh the dataset into its real DuckDB file for the test; remove the file afterwards."""
+    from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
+    from airflow_provider_accel.spicepod.store import current_spicepod
+
+    dataset = current_spicepod().dataset(name)
+    assert dataset is not None
+    hook = DuckDBAcceleratorHook(lock_timeout=5)
+    hook.refresh(dataset)
+    path = hook.dataset_path(dataset)
+    try:
+        yield path
+    finally:
+        for leftover in path.parent.glob(path.name + "*"):
+            leftover.unlink()
+
+
+def test_status_is_error_for_a_file_damaged_after_its_refresh(api):
+    """A succeeded dataset whose file was damaged or deleted since is Error, saying what to do."""
+
+    def taxi() -> dict[str, Any]:
+        response = api.client.get("/v1/datasets", params={"status": "true"}, headers=api.headers())
+        assert response.status_code == 200
+        return next(item for item in response.json() if item["name"] == "taxi_trips")
+
+    run_id = post(api, "taxi_trips").json()["dag_run_id"]
+    set_run_state(TAXI, run_id, "success")
+    with accelerated_file("taxi_trips") as path:
+        assert taxi()["status"] == "Ready" and "error" not in taxi()
+        size = path.stat().st_size
+        with path.open("r+b") as f:  # damage every block after the file's headers, after the refresh
+            f.seek(3 * 4096)
+            f.write(b"\xff" * (size - 3 * 4096))
+        damaged = taxi()
+        assert damaged["status"] == "Error"
+        assert (
+            str(path) in damaged["error"]
+            and "/v1/datasets/taxi_trips/acceleration/refresh" in damaged["error"]
+        )
+        path.unlink()
+        missing = taxi()
+        assert missing["status"] == "Error" and "is missing" in missing["error"]
+    with accelerated_file("taxi_trips"):  # the next refresh rebuilds it
+        assert taxi()["status"] == "Ready"
 
 
 def test_list_bad_query_is_400_message(api):

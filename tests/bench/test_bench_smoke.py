@@ -32,6 +32,9 @@ KEYS = {
     "datasets_status_p50_ms_1000",
     "snapshot_publish_overhead",
     "bootstrap_vs_refresh",
+    "rss_growth_1m_to_20m_default",
+    "file_growth_appends",
+    "file_growth_full",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import duckdb
@@ -11,6 +12,7 @@ from airflow.models.taskinstance import TaskInstance
 from airflow.sdk.exceptions import TaskDeferred
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState
+from sqlalchemy import func, select
 
 from airflow_provider_accel.dags.factory import load_dags
 from airflow_provider_accel.operators.refresh import ERROR_XCOM_KEY
@@ -335,3 +337,58 @@ class TestOtherEngines:
             with pg.connect(uri) as con, con.cursor() as cur:
                 cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                 con.commit()
+
+
+class TestBusyFile:
+    def test_refresh_waits_rescheduled_without_a_pool_slot(
+        self, spicepod_env, src_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """While another writer holds the file's lock the refresh is UP_FOR_RESCHEDULE, holding no slot."""
+        import threading
+
+        from airflow.models.pool import Pool
+        from airflow.utils.state import TaskInstanceState
+
+        from airflow_provider_accel.accelerator.layout import writer_lock
+        from airflow_provider_accel.accelerator.pool import POOL_NAME, ensure_refresh_pool
+
+        data_dir = spicepod_env(FULL_SPICEPOD)
+        write_drop(src_dir, "a", range(30), START)
+        monkeypatch.setenv("AIRFLOW__ACCEL__LOCK_TIMEOUT", "60")
+        ensure_refresh_pool(4)
+        dag = load_dags()["accelerate_trips"]
+        held, seen, done = threading.Event(), [], threading.Event()
+
+        def hold_then_release() -> None:
+            # Another writer of the file; it lets go once the refresh was seen waiting (or after 120 s).
+            with writer_lock(data_dir / "trips.duckdb", timeout=5):
+                held.set()
+                while not done.wait(1.0):
+                    with create_session() as session:
+                        waiting = session.scalar(  # earlier tests' runs of this DAG have finished
+                            select(func.count()).where(
+                                TaskInstance.dag_id == "accelerate_trips",
+                                TaskInstance.state == TaskInstanceState.UP_FOR_RESCHEDULE,
+                            )
+                        )
+                        occupied = Pool.get_pool(POOL_NAME, session=session).occupied_slots(session=session)
+                    if waiting:
+                        seen.append(occupied)
+                        return
+                    if time.monotonic() > give_up:
+                        return
+
+        give_up = time.monotonic() + 120
+        holder = threading.Thread(target=hold_then_release)
+        holder.start()
+        held.wait(10)
+        try:
+            dag_run = dag.test()
+        finally:
+            done.set()
+            holder.join()
+        assert seen == [0]  # seen waiting, rescheduled, while the pool had no slot taken
+        assert dag_run.state == DagRunState.SUCCESS
+        ti = _task_instance(dag_run)
+        assert ti.try_number == 1  # the wait used no retry
+        assert count_rows(data_dir / "trips.duckdb", "trips") == 30

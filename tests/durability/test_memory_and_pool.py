@@ -170,3 +170,37 @@ class TestRefreshPool:
             release.set()
             thread.join()
         assert not writer_busy(path)
+
+
+class TestLockWait:
+    def test_busy_file_reschedules_until_lock_timeout_then_fails_transiently(self, tmp_path: Path) -> None:
+        """A held lock gives a recheck time within lock_timeout of the first wait, then SourceLockedError."""
+        import datetime as dt
+
+        from airflow_provider_accel.accelerator.pool import lock_wait
+        from airflow_provider_accel.exceptions import SourceLockedError
+
+        path = tmp_path / "x.duckdb"
+        now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        assert lock_wait(path, 30, None, now=now) is None  # nobody writes it: go ahead
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            with writer_lock(path, 5):
+                held.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=hold)
+        thread.start()
+        held.wait(10)
+        try:
+            assert lock_wait(path, 30, None, now=now) == now + dt.timedelta(seconds=5)
+            assert lock_wait(path, 2, None, now=now) == now + dt.timedelta(seconds=2)
+            first = now - dt.timedelta(seconds=28)
+            assert lock_wait(path, 30, first, now=now) == first + dt.timedelta(seconds=30)
+            with pytest.raises(SourceLockedError, match="more than 30s") as caught:
+                lock_wait(path, 30, now - dt.timedelta(seconds=31), dataset="d", now=now)
+            assert caught.value.transient
+        finally:
+            release.set()
+            thread.join()

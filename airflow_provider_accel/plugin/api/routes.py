@@ -225,8 +225,9 @@ def _refresh_note(dataset: Dataset) -> str | None:
     response_model_by_alias=True,
     summary="List the spicepod's datasets (Spice's shape).",
     description="With `status=true` each item also has `status` from the dataset's latest refresh run: "
-    "`Initializing` (no run yet), `Refreshing` (queued or running), `Ready` (succeeded), `Error` "
-    "(failed, or the dataset cannot be served: then `error` says why); `Disabled` for a dataset without "
+    "`Initializing` (no run yet), `Refreshing` (queued or running), `Ready` (succeeded, and its file "
+    "reads back), `Error` (failed, its file was damaged or lost since, or the dataset cannot be served: "
+    "then `error` says why); `Disabled` for a dataset without "
     "acceleration; `refresh_note` for `changes`/`caching` datasets (initial load only). "
     "`source=<connector>` keeps the datasets whose `from:` uses that connector (`s3`, `postgres`, "
     "`file` ...), as Spice does; `format=csv` answers CSV with Spice's columns. Datasets whose refresh "
@@ -282,6 +283,8 @@ def get_datasets(
         if status:
             item.status = service.dataset_status(states.get(d.dag_id)) if d.accelerated else "Disabled"  # type: ignore[assignment]
             item.refresh_note = _refresh_note(d) if d.accelerated else None
+            if item.status == "Ready" and (damaged := service.file_error(d)) is not None:
+                item.status, item.error = "Error", damaged  # the file broke after its last refresh
         if d.dag_id in extra:
             item.acceleration = AccelerationDetails.model_validate(extra[d.dag_id])
         items.append(item)

@@ -173,7 +173,8 @@ class DatasetItem(BaseModel):
     error: str | None = Field(
         default=None,
         description="Only with ?status=true, for a dataset the spicepod declares but that cannot be "
-        "served (status `Error`, no refresh DAG): what is wrong and what to do (not part of Spice's API).",
+        "served (status `Error`, no refresh DAG), or whose accelerated file was damaged or lost after its "
+        "last refresh (status `Error`): what is wrong and what to do (not part of Spice's API).",
     )
     refresh_note: str | None = Field(
         default=None,

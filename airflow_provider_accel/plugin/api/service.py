@@ -298,6 +298,18 @@ def dataset_status(latest_state: str | None) -> str:
     return _STATUS_BY_RUN_STATE.get(latest_state, "Refreshing")
 
 
+def file_error(dataset: Dataset) -> str | None:
+    """Why a dataset whose last refresh succeeded cannot be served from its file now; ``None``: it can.
+
+    Spice kept reporting a dataset healthy after its database was invalidated (Spice #13513); here
+    ``Ready`` also needs the file to read back (accelerator.health, cached per file version).
+    """
+    from airflow_provider_accel import config
+    from airflow_provider_accel.accelerator.health import file_health
+
+    return file_health(dataset, config.data_dir()).error
+
+
 def latest_runs(session: Session, dag_ids: list[str], *, finished: bool = False) -> dict[str, DagRun]:
     """The latest created run (highest id) of each DAG that has one; only finished runs if asked."""
     if not dag_ids:
