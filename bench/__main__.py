@@ -13,7 +13,6 @@ import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -102,12 +101,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def run_endpoint(scale: Any, work: Path) -> dict[str, Any]:
-    from bench.stack import airflow_env
+    from bench.stages import fresh_home, run_child
 
-    home = work / "airflow_home"
-    if home.exists():
-        shutil.rmtree(home)
-    home.mkdir(parents=True)
+    home = fresh_home(work, "airflow_home")
     args = {
         "mode": scale.endpoint_mode,
         "home": str(home),
@@ -117,22 +113,7 @@ def run_endpoint(scale: Any, work: Path) -> dict[str, Any]:
         "e2e_reps": scale.e2e_reps,
         "e2e_rows": scale.e2e_rows,
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.endpoint", json.dumps(args)],
-        env=airflow_env(home),
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=3600,
-    )
-    for line in proc.stdout.splitlines()[:-1]:
-        if line.startswith("  e2e"):
-            log(line)
-    if proc.returncode != 0:
-        raise RuntimeError(f"endpoint bench failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return run_child("bench.endpoint", args, home, log)
 
 
 def save_partial(results: dict[str, Any], out: Path) -> None:
@@ -141,7 +122,7 @@ def save_partial(results: dict[str, Any], out: Path) -> None:
 
 
 def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[str, Any]:
-    from bench import data, memory, refresh
+    from bench import data, memory, refresh, stages
     from bench.scales import SCALES
 
     scale = SCALES[scale_name]
@@ -261,16 +242,10 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         results["endpoint"] = {"error": "--skip endpoint"}
     else:
         log(f"[5/6] endpoint latency ({scale.endpoint_mode}) and end to end")
-        try:
-            results["endpoint"] = run_endpoint(scale, work)
-        except Exception as err:
-            results["endpoint"] = {"error": f"{type(err).__name__}: {str(err)[-2000:]}"}
-            log(f"  endpoint failed: {results['endpoint']['error']}")
+        stages.guarded(results, "endpoint", log, lambda: run_endpoint(scale, work))
 
     save_partial(results, out)
-    from bench import scale_stages
-
-    scale_stages.run(scale, work, results, log)
+    stages.run(scale, work, results, log)
     save_partial(results, out)
     if scale.profile and "profile" not in skip:
         log("[profile] pyinstrument of the full and append paths")
@@ -293,7 +268,7 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
             endpoint.get("ours", {}).get("p50_ms"), endpoint.get("airflow", {}).get("p50_ms")
         ),
         "full_vs_duckdb_same_settings": ratio(med["ours"], med.get("duckdb_ctas_unordered")),
-        **scale_stages.summary(results),
+        **stages.summary(results),
         "rss_growth_1m_to_20m_default": mem["growth_default"],
         "file_growth_appends": results["file_growth"].get("appends", {}).get("ratio"),
         "file_growth_full": results["file_growth"].get("full", {}).get("ratio"),

@@ -37,6 +37,12 @@ START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 RETENTION_SUFFIX = "__retention"
 REFRESH_TASK_ID = "refresh"
 RETENTION_TASK_ID = "retention"
+#: The JSON-schema dialect of the trigger form's params. Airflow validates every Param of a scheduled
+#: DAG when the DAG object is built (``jsonschema.validate``, which first checks the schema against
+#: its meta-schema); without ``$schema`` that is draft 2020-12, whose meta-schema check is the
+#: costliest part of building a DAG (about half of a 1,000-dataset parse). Draft 7's check is about
+#: half as dear, and ``type``/``enum``/``format``/``title`` mean the same there: the form is unchanged.
+FORM_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 
 
 def retention_dag_id_for(dataset_name: str) -> str:
@@ -50,7 +56,8 @@ def trigger_params(dataset: Dataset) -> dict[str, Param]:
     params: dict[str, Param] = {}
     for field in fields.on_demand_fields():
         spec = fields.on_demand(field)
-        schema: dict[str, Any] = {"type": "string"} if spec.form_enum else {"type": ["null", "string"]}
+        schema: dict[str, Any] = {"$schema": FORM_SCHEMA_DIALECT}
+        schema["type"] = "string" if spec.form_enum else ["null", "string"]
         if spec.form_enum:
             schema["enum"] = list(spec.form_enum)
         if spec.form_format:

@@ -191,10 +191,12 @@ def parse_spicepod(
 
     datasets: list[Dataset] = []
     errors: list[DatasetError] = []
+    names: dict[str, str] = {}
+    dag_ids: dict[str, str] = {}
     for index, raw in enumerate(raw_datasets):
         try:
             dataset = _parse_dataset(_resolved(raw, index, base_dir), index, notices)
-            _check_unique(dataset, datasets)
+            _check_unique(dataset, names, dag_ids)
         except SpicepodError as err:
             if strict:
                 raise
@@ -431,26 +433,33 @@ def _check_engine(engine: Any, ctx: FieldContext) -> None:
     )
 
 
-def _check_unique(dataset: Dataset, earlier: list[Dataset]) -> None:
-    """Names are unique case-insensitively (Spice resolves them so) and so are their DAG ids."""
+def _check_unique(dataset: Dataset, earlier: dict[str, str], dag_ids: dict[str, str]) -> None:
+    """Names are unique case-insensitively (Spice resolves them so) and so are their DAG ids.
+
+    ``earlier``: casefolded name -> name, ``dag_ids``: DAG id -> name, of the datasets accepted so
+    far (dicts, so that a pod of n datasets costs n look-ups, not n² comparisons).
+    """
     folded = dataset.name.casefold()
     dag_id = dag_id_for(dataset.name)
-    for other in earlier:
-        if other.name.casefold() == folded:
-            raise SpicepodError(
-                f"Dataset {dataset.name}: name is used twice ({other.name} and {dataset.name}; dataset names "
-                "are matched case-insensitively). Give each dataset its own name.",
-                dataset=dataset.name,
-                field="name",
-            )
-        if dag_id_for(other.name) == dag_id:
-            raise SpicepodError(
-                f"Dataset {dataset.name}: name collides with dataset {other.name}: both would get the "
-                f"refresh DAG id {dag_id}. Rename one of them (names differing only in characters "
-                "other than letters, digits and _ map to the same DAG id).",
-                dataset=dataset.name,
-                field="name",
-            )
+    other = earlier.get(folded)
+    if other is not None:
+        raise SpicepodError(
+            f"Dataset {dataset.name}: name is used twice ({other} and {dataset.name}; dataset names "
+            "are matched case-insensitively). Give each dataset its own name.",
+            dataset=dataset.name,
+            field="name",
+        )
+    other = dag_ids.get(dag_id)
+    if other is not None:
+        raise SpicepodError(
+            f"Dataset {dataset.name}: name collides with dataset {other}: both would get the "
+            f"refresh DAG id {dag_id}. Rename one of them (names differing only in characters "
+            "other than letters, digits and _ map to the same DAG id).",
+            dataset=dataset.name,
+            field="name",
+        )
+    earlier[folded] = dataset.name
+    dag_ids[dag_id] = dataset.name
 
 
 __all__ = ["NOT_YET_SUPPORTED_ENGINES", "SUPPORTED_VERSIONS", "load_spicepod", "parse_spicepod"]
