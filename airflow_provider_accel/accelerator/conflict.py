@@ -103,7 +103,10 @@ class Upsert(_KeyedPolicy):
 
 
 def _insert(con: duckdb.DuckDBPyConnection, target: AppendTarget, condition: str) -> int:
-    return int(scalar(con, f"INSERT INTO {target.table} SELECT * FROM {target.staged} AS s{condition}") or 0)
+    # By name: after an on_schema_change evolution the live table's column order is not the source's.
+    names = ", ".join(quote_identifier(c) for c in target.columns)
+    sql = f"INSERT INTO {target.table} ({names}) SELECT {names} FROM {target.staged} AS s{condition}"
+    return int(scalar(con, sql) or 0)
 
 
 #: The policy of each ``on_conflict`` action (``None``: no primary key, or no action).
