@@ -55,7 +55,7 @@ def specs(dataset: Dataset) -> tuple[IndexSpec, ...]:
     for reference, kind in acceleration.indexes.items():
         columns = column_reference(reference)
         if columns:
-            out.append(IndexSpec(columns, kind is IndexKind.UNIQUE))
+            out.append(IndexSpec(columns, kind == IndexKind.UNIQUE))
     return tuple(out)
 
 

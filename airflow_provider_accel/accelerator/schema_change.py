@@ -163,12 +163,14 @@ def evolve_for_append(
             advice="sync_all_columns widens types only (the old type must cast to the new one without loss); "
             "run a full refresh with on_schema_change sync_all_columns or drop_and_recreate to rebuild it.",
         )
-    if diff.removed or diff.changed:
-        # DuckDB refuses to drop or retype an indexed column: the accelerator's own indexes go first
-        # and are recreated by finish_table in this same transaction.
-        from airflow_provider_accel.accelerator import indexes
+    from airflow_provider_accel.accelerator import indexes
 
-        indexes.drop(con, dataset)
+    if (diff.removed or diff.changed) and indexes.own_indexes(con, dataset):
+        # DuckDB refuses to drop or retype an indexed column, even after a DROP INDEX in the same
+        # transaction: the table is rebuilt with its new columns instead, and finish_table recreates
+        # the indexes in this same transaction.
+        _rebuild(con, table, live, diff)
+        return True
     for name, type_ in diff.added:
         run(con, f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {type_}")
     for name, _ in diff.removed:
@@ -176,3 +178,18 @@ def evolve_for_append(
     for name, _, new in diff.changed:
         run(con, f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(name)} TYPE {new}")
     return True
+
+
+def _rebuild(con: duckdb.DuckDBPyConnection, table: str, live: Columns, diff: SchemaDiff) -> None:
+    """``CREATE OR REPLACE`` the table with ``diff`` applied (kept columns cast, added ones NULL)."""
+    removed = {name.casefold() for name, _ in diff.removed}
+    retyped = {name.casefold(): new for name, _, new in diff.changed}
+    select = []
+    for name, _ in live:
+        if name.casefold() in removed:
+            continue
+        column = quote_identifier(name)
+        new_type = retyped.get(name.casefold())
+        select.append(f"CAST({column} AS {new_type}) AS {column}" if new_type else column)
+    select.extend(f"CAST(NULL AS {type_}) AS {quote_identifier(name)}" for name, type_ in diff.added)
+    run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {table}")
