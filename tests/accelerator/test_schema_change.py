@@ -76,7 +76,7 @@ def loaded(hook: DuckDBAcceleratorHook, src: Path, policy: OnSchemaChange, share
 def test_on_schema_change(
     hook: DuckDBAcceleratorHook, src: Path, tmp_path: Path, policy: OnSchemaChange, change: str, mode: str
 ) -> None:
-    """The refresh migrates the live table exactly when on_schema_change allows it; otherwise nothing changes."""
+    """The live table is migrated exactly when on_schema_change allows it; otherwise nothing changes."""
     shared = tmp_path / "shared.duckdb" if mode == "append" else None  # appends go in place
     dataset = loaded(hook, src, policy, shared)
     path = hook.dataset_path(dataset)
