@@ -34,7 +34,7 @@ import duckdb
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
-from airflow_provider_accel.accelerator import duckdb_params, integrity, schema_change
+from airflow_provider_accel.accelerator import duckdb_params, file_mode, integrity, schema_change
 from airflow_provider_accel.accelerator import retention as retention_policy
 from airflow_provider_accel.accelerator.committers import (
     IN_PLACE,
@@ -273,6 +273,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
             self._recover_interrupted_write(path, dataset)
             # A corrupt live file is moved aside here (the refresh then rebuilds it from the source).
             live = integrity.inspect_live_checked(self, path, dataset, append=strategy.reads_watermark)
+            live = file_mode.fresh_live(dataset, path, live)  # mode file_create, on a new deploy
             staging = staging_file(path)
             try:
                 job = self._stage(dataset, strategy, refresh_sql, source, live, now, staging, path)
@@ -285,6 +286,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
                     if compact is not None:
                         outcome = dataclasses.replace(outcome, wasteful=compact)
                 self._after_commit(job, outcome)
+                file_mode.record(dataset, path)
             except (duckdb.Error, OSError) as err:
                 needed = integrity.staged_size(staging) * 2
                 classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
