@@ -152,6 +152,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
         self.memory_budget: MemoryBudget | None = None
         self.dataset_settings: dict[str, Any] = {}
+        self.source_columns: list[tuple[str, str]] = []  # of the refresh being staged
 
     @cached_property
     def airflow_connection(self) -> Connection | None:
@@ -287,6 +288,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
                         outcome = dataclasses.replace(outcome, wasteful=compact)
                 self._after_commit(job, outcome)
                 file_mode.record(dataset, path)
+                schema_change.record_source(path, dataset, self.source_columns)
             except (duckdb.Error, OSError) as err:
                 needed = integrity.staged_size(staging) * 2
                 classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
@@ -335,10 +337,12 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 if plan.counter is not None and plan.counter.error is not None:
                     raise source_stream_error(plan.counter.error, dataset.name, source) from err
                 raise
+            self.source_columns = schema_change.source_columns(source.schema(con))
             if plan.replace:
                 table = quote_identifier(dataset.name)
-                if live.table_exists:  # on_schema_change, before anything goes live
-                    schema_change.check_rebuild(dataset, live.columns, describe(con, table))
+                previous = schema_change.recorded_source(path, dataset)
+                if live.table_exists and previous is not None:  # on_schema_change, before going live
+                    schema_change.check_rebuild(dataset, previous, self.source_columns)
                 finish_table(con, dataset, table)  # sort, retention_sql, indexes, statistics
             staged_stats = self.table_stats(con, dataset)
             run(con, "CHECKPOINT")

@@ -20,8 +20,10 @@ Columns are compared by name, case-insensitively (as DuckDB resolves them), and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -32,6 +34,8 @@ from airflow_provider_accel.spicepod.model import OnSchemaChange
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from airflow_provider_accel.spicepod.model import Dataset
 
 Columns = Sequence[tuple[str, str]]  # (name, DuckDB type), in table order
@@ -193,3 +197,45 @@ def _rebuild(con: duckdb.DuckDBPyConnection, table: str, live: Columns, diff: Sc
         select.append(f"CAST({column} AS {new_type}) AS {column}" if new_type else column)
     select.extend(f"CAST(NULL AS {type_}) AS {quote_identifier(name)}" for name, type_ in diff.added)
     run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {table}")
+
+
+# -- the source's columns at the last committed refresh (what a full refresh compares against) ------
+#
+# A full refresh compares the source's columns with those it had at the last refresh, not with the
+# live table's: an on-demand refresh_sql with a column list shapes the table for that run only, and
+# the next plain run must not read that as a change of the source.
+
+RECORD_SUFFIX = ".source_columns.json"
+
+
+def _record_file(path: Path) -> Path:
+    return path.with_name(path.name + RECORD_SUFFIX)
+
+
+def _records(path: Path) -> dict[str, list[list[str]]]:
+    try:
+        data = json.loads(_record_file(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def recorded_source(path: Path, dataset: Dataset) -> list[tuple[str, str]] | None:
+    """The source's columns at the dataset's last committed refresh into ``path`` (``None``: unknown)."""
+    columns = _records(path).get(dataset.name.casefold())
+    return None if columns is None else [(str(c[0]), str(c[1])) for c in columns]
+
+
+def record_source(path: Path, dataset: Dataset, columns: Columns) -> None:
+    """After a committed refresh: the source's columns it read."""
+    records = _records(path)
+    records[dataset.name.casefold()] = [[name, type_] for name, type_ in columns]
+    target = _record_file(path)
+    temporary = target.with_name(target.name + ".tmp")
+    temporary.write_text(json.dumps(records, sort_keys=True))
+    temporary.replace(target)
+
+
+def source_columns(schema: pa.Schema) -> list[tuple[str, str]]:
+    """A source's Arrow schema as (name, type) pairs, for :func:`compare`."""
+    return [(field.name, str(field.type)) for field in schema]
