@@ -23,6 +23,7 @@ import duckdb
 from airflow_provider_accel.accelerator.conflict import AppendTarget
 from airflow_provider_accel.accelerator.duckdb_sql import STAGING_ALIAS, DuckDBLiveSql, run, scalar
 from airflow_provider_accel.accelerator.engine import EngineCapabilities
+from airflow_provider_accel.accelerator.finish import finish_table
 from airflow_provider_accel.sources.file import sql_string
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
@@ -110,6 +111,7 @@ class InPlaceCommitter:
                 columns = tuple(c[0] for c in run(con, f"DESCRIBE {staged}"))
                 target = AppendTarget(job.dataset, table, staged, columns, job.plan.dedup_cutoff)
                 written = job.plan.strategy.merge(DuckDBLiveSql(con), job.plan, target)
+            finish_table(con, job.dataset, table)  # sort, retention_sql, indexes, statistics
             run(con, "COMMIT")
             return written
         except duckdb.Error:

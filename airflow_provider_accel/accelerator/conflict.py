@@ -104,7 +104,11 @@ class Upsert(_KeyedPolicy):
 
 
 def _insert(sql: LiveSql, target: AppendTarget, condition: str) -> int:
-    return sql.count(f"INSERT INTO {target.table} SELECT * FROM {target.staged} AS s{condition}")
+    # By name: after an on_schema_change evolution the live table's column order is not the source's.
+    names = ", ".join(quote_identifier(c) for c in target.columns)
+    return sql.count(
+        f"INSERT INTO {target.table} ({names}) SELECT {names} FROM {target.staged} AS s{condition}"
+    )
 
 
 #: The policy of each ``on_conflict`` action (``None``: no primary key, or no action).

@@ -21,6 +21,7 @@ whole dataset in Python memory.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -33,10 +34,17 @@ import duckdb
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
-from airflow_provider_accel.accelerator import integrity
-from airflow_provider_accel.accelerator.committers import CommitOutcome, StagedRefresh, committer_for
+from airflow_provider_accel.accelerator import duckdb_params, file_mode, integrity, schema_change
+from airflow_provider_accel.accelerator import retention as retention_policy
+from airflow_provider_accel.accelerator.committers import (
+    IN_PLACE,
+    CommitOutcome,
+    StagedRefresh,
+    committer_for,
+)
 from airflow_provider_accel.accelerator.duckdb_sql import LIVE_ALIAS, describe, run, scalar
 from airflow_provider_accel.accelerator.engine import DUCKDB, EngineCapabilities
+from airflow_provider_accel.accelerator.finish import finish_table
 from airflow_provider_accel.accelerator.layout import (
     atomic_replace,
     dataset_file,
@@ -143,6 +151,8 @@ class DuckDBAcceleratorHook(DuckDBHook):
         self.data_dir = Path(data_dir) if data_dir is not None else config.data_dir()
         self.lock_timeout = config.lock_timeout() if lock_timeout is None else lock_timeout
         self.memory_budget: MemoryBudget | None = None
+        self.dataset_settings: dict[str, Any] = {}
+        self.source_columns: list[tuple[str, str]] = []  # of the refresh being staged
 
     @cached_property
     def airflow_connection(self) -> Connection | None:
@@ -173,12 +183,17 @@ class DuckDBAcceleratorHook(DuckDBHook):
         of 7.1 s on 2 cores (docs/benchmarks). Its threads hold more row groups in flight, so bound
         memory with ``memory_limit`` rather than with this setting.
         """
-        connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
+        connect_config = {
+            "preserve_insertion_order": False,
+            **super().get_connect_config(),
+            **self.dataset_settings,  # the refreshed dataset's own params (duckdb_preserve_insertion_order)
+        }
         return (self.memory_budget or memory_budget(connect_config, self.data_dir)).apply(connect_config)
 
     def use_memory_budget(self, dataset: Dataset) -> MemoryBudget:
         """Choose (and log) the memory limit and spill directory of this dataset's refreshes."""
         self.memory_budget = None
+        self.dataset_settings = duckdb_params.connection_settings(dataset)
         connect_config = {"preserve_insertion_order": False, **super().get_connect_config()}
         self.memory_budget = memory_budget(connect_config, self.data_dir, dataset=dataset)
         log_budget(self.memory_budget, dataset.name)
@@ -259,11 +274,21 @@ class DuckDBAcceleratorHook(DuckDBHook):
             self._recover_interrupted_write(path, dataset)
             # A corrupt live file is moved aside here (the refresh then rebuilds it from the source).
             live = integrity.inspect_live_checked(self, path, dataset, append=strategy.reads_watermark)
+            live = file_mode.fresh_live(dataset, path, live)  # mode file_create, on a new deploy
             staging = staging_file(path)
             try:
                 job = self._stage(dataset, strategy, refresh_sql, source, live, now, staging, path)
-                outcome = committer_for(job.plan, live, self.capabilities).commit(job, self)
+                committer = committer_for(job.plan, live, self.capabilities)
+                if job.plan.replace and duckdb_params.writes_in_place(dataset):
+                    committer = IN_PLACE  # on_full_refresh: reuse_file / checkpoint_file
+                outcome = committer.commit(job, self)
+                if job.plan.replace and committer is IN_PLACE:
+                    compact = duckdb_params.compacts_after_full(dataset)  # on_full_refresh: replace_file
+                    if compact is not None:
+                        outcome = dataclasses.replace(outcome, wasteful=compact)
                 self._after_commit(job, outcome)
+                file_mode.record(dataset, path)
+                schema_change.record_source(path, dataset, self.source_columns)
             except (duckdb.Error, OSError) as err:
                 needed = integrity.staged_size(staging) * 2
                 classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
@@ -312,6 +337,13 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 if plan.counter is not None and plan.counter.error is not None:
                     raise source_stream_error(plan.counter.error, dataset.name, source) from err
                 raise
+            self.source_columns = schema_change.source_columns(source.schema(con))
+            if plan.replace:
+                table = quote_identifier(dataset.name)
+                previous = schema_change.recorded_source(path, dataset)
+                if live.table_exists and previous is not None:  # on_schema_change, before going live
+                    schema_change.check_rebuild(dataset, previous, self.source_columns)
+                finish_table(con, dataset, table)  # sort, retention_sql, indexes, statistics
             staged_stats = self.table_stats(con, dataset)
             run(con, "CHECKPOINT")
         return StagedRefresh(dataset, plan, staging, path, loaded_rows, staged_stats, incoming_bytes)
@@ -487,17 +519,10 @@ class DuckDBAcceleratorHook(DuckDBHook):
     # -- retention ----------------------------------------------------------------------------
 
     def apply_retention(self, dataset: Dataset, *, now: dt.datetime | None = None) -> RetentionResult:
-        """Delete rows whose time_column is older than ``now - retention_period``."""
+        """Delete rows older than ``now - retention_period`` and rows the ``retention_sql`` matches."""
         started = time.monotonic()
-        acceleration = dataset.acceleration
-        if acceleration is None or acceleration.retention_period is None or not dataset.time_column:
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name}: retention needs time_column and acceleration.retention_period.",
-                dataset=dataset.name,
-            )
         now = now or dt.datetime.now(dt.UTC)
-        time_column = TimeColumn(dataset.time_column, dataset.time_format)
-        cutoff = time_column.from_instant(now - acceleration.retention_period)
+        where, cutoff = retention_policy.condition(dataset, now)
         path = self.dataset_path(dataset)
         deleted = total = 0
         wasteful = False
@@ -507,7 +532,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 remove_staging_leftovers(path)
                 try:
                     with self._live_writer(path, dataset.name) as con:
-                        wasteful, deleted, total = self._retain(con, dataset, time_column, cutoff)
+                        wasteful, deleted, total = self._retain(con, dataset, where)
                 except duckdb.Error as err:
                     classified = integrity.classify(err, dataset.name, "retention", path)
                     raise classified or classify_duckdb_error(err, dataset.name, "retention") from err
@@ -526,15 +551,13 @@ class DuckDBAcceleratorHook(DuckDBHook):
             dataset=dataset.name,
             deleted_rows=deleted,
             total_rows=int(total),
-            cutoff=str(cutoff),
+            cutoff=None if cutoff is None else str(cutoff),
             duration_ms=round((time.monotonic() - started) * 1000),
         )
 
     @staticmethod
-    def _retain(
-        con: duckdb.DuckDBPyConnection, dataset: Dataset, time_column: TimeColumn, cutoff: Any
-    ) -> tuple[bool, int, int]:
-        """Delete the rows older than ``cutoff``; (file now wasteful, rows deleted, rows left)."""
+    def _retain(con: duckdb.DuckDBPyConnection, dataset: Dataset, where: str) -> tuple[bool, int, int]:
+        """Delete the rows matching ``where``; (file now wasteful, rows deleted, rows left)."""
         table = quote_identifier(dataset.name)
         exists = scalar(
             con,
@@ -544,7 +567,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
         )
         if not exists:
             return False, 0, 0
-        deleted = int(scalar(con, f"DELETE FROM {table} WHERE {time_column.before(cutoff)}") or 0)
+        deleted = retention_policy.delete(con, table, where)
         total = int(scalar(con, f"SELECT count(*) FROM {table}"))
         run(con, "CHECKPOINT")
         return deleted > 0 and DuckDBAcceleratorHook.wasteful(con), deleted, total

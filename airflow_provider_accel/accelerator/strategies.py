@@ -14,6 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow_provider_accel.accelerator import indexes, schema_change
 from airflow_provider_accel.accelerator.conflict import AppendTarget, ConflictPolicy, policy_for
 from airflow_provider_accel.accelerator.modes import REFETCHING_MODES, RefreshMode
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
@@ -142,25 +143,32 @@ class AppendRefresh(RefreshStrategy):
         return Increment(replace=False, predicates=(time_column.at_or_after(cutoff),), dedup_cutoff=cutoff)
 
     def merge(self, sql: LiveSql, plan: FetchPlan, target: AppendTarget) -> int:
-        check_same_columns(target.dataset, sql.describe(target.table), sql.describe(target.staged))
-        return plan.conflict.insert(sql, target)
+        import duckdb
 
+        from airflow_provider_accel.accelerator.duckdb_sql import DuckDBLiveSql
 
-def _columns_text(columns: list[tuple[str, str]]) -> str:
-    return "(" + ", ".join(f"{name} {type_}" for name, type_ in columns) + ")"
+        live, staged = sql.describe(target.table), sql.describe(target.staged)
+        if not isinstance(sql, DuckDBLiveSql):
+            schema_change.refuse_any_change(target.dataset, live, staged, sql.capabilities.name)
+            return plan.conflict.insert(sql, target)
+        # on_schema_change: the live table is altered in this transaction, or the append refused.
+        schema_change.evolve_for_append(sql.con, target.dataset, target.table, live, staged)
+        try:
+            return plan.conflict.insert(sql, target)
+        except duckdb.ConstraintException as err:
+            violation = indexes.unique_violation(target.dataset, err)
+            if violation is None:
+                raise
+            raise violation from err
 
 
 def check_same_columns(dataset: Dataset, live: list[tuple[str, str]], staged: list[tuple[str, str]]) -> None:
-    """Refuse an append whose source no longer has the accelerated table's columns."""
-    live_shape = [(name.casefold(), type_) for name, type_ in live]
-    new_shape = [(name.casefold(), type_) for name, type_ in staged]
-    if live_shape != new_shape:
-        raise TerminalRefreshError(
-            f"Dataset {dataset.name}: schema mismatch between the source and the accelerated table; "
-            f"accelerated {_columns_text(live_shape)}, source {_columns_text(new_shape)}. "
-            "Run a full refresh to rebuild the table with the new schema.",
-            dataset=dataset.name,
-        )
+    """Refuse a rebuilt table whose columns the dataset's ``on_schema_change`` does not allow.
+
+    One implementation for every path (:mod:`.schema_change`); an append evolves the live table with
+    :func:`.schema_change.evolve_for_append` instead.
+    """
+    schema_change.check_rebuild(dataset, live, staged)
 
 
 #: The strategy of each mode that re-fetches (see :data:`~.modes.REFRESH_MODES`).

@@ -16,22 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_accel.accelerator import schema_change
 from airflow_provider_accel.accelerator.layout import atomic_replace, staging_file, wal_file, writer_lock
 from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
 from airflow_provider_accel.snapshots import files
 from airflow_provider_accel.snapshots.layout import LocalState
 from airflow_provider_accel.snapshots.pointer import Pointer, SnapshotEntry, read_pointer
 from airflow_provider_accel.snapshots.store import SnapshotStore, removing
-from airflow_provider_accel.spicepod.model import OnSchemaChange
 from airflow_provider_accel.spicepod.snapshots import BootstrapOnFailure, snapshot_settings
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
 
 log = logging.getLogger(__name__)
-
-#: on_schema_change values under which a replica takes a snapshot whose columns differ from its own.
-_SCHEMA_CHANGE_ALLOWED = (OnSchemaChange.SYNC_ALL_COLUMNS, OnSchemaChange.DROP_AND_RECREATE)
 
 
 @dataclass
@@ -49,19 +46,18 @@ class RestoreOutcome:
 
 
 def schema_refusal(dataset: Dataset, old: list[list[str]], new: list[list[str]]) -> str | None:
-    """Why a snapshot with columns ``new`` may not replace local columns ``old``; ``None``: it may."""
-    if old == new or dataset.on_schema_change in _SCHEMA_CHANGE_ALLOWED:
-        return None
-    if dataset.on_schema_change is OnSchemaChange.APPEND_NEW_COLUMNS and new[: len(old)] == old:
-        return None
+    """Why a snapshot with columns ``new`` may not replace local columns ``old``; ``None``: it may.
 
-    def text(columns: list[list[str]]) -> str:
-        return "(" + ", ".join(f"{c} {t}" for c, t in columns) + ")"
-
+    The same ``on_schema_change`` decision as a full refresh's (:mod:`~.accelerator.schema_change`):
+    a snapshot replaces the whole table, as a rebuild does.
+    """
+    diff = schema_change.compare([(c, t) for c, t in old], [(c, t) for c, t in new])
+    advice = schema_change.rebuild_refusal(dataset, diff)
+    if advice is None:
+        return None
     return (
-        f"the snapshot's columns {text(new)} differ from the replica's {text(old)}; on_schema_change is "
-        f"{dataset.on_schema_change.value}. Set the dataset's on_schema_change to sync_all_columns (or "
-        "append_new_columns for added columns) to follow the new schema, or roll the pointer back"
+        f"the snapshot's columns differ from the replica's ({diff.describe()}); on_schema_change is "
+        f"{dataset.on_schema_change.value}. {advice} Or roll the pointer back"
     )
 
 

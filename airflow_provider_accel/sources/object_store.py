@@ -17,21 +17,23 @@ DuckDB here cannot load httpfs, so the objects are read by Arrow's C++ S3 filesy
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+import duckdb
 import pyarrow as pa
 
 from airflow_provider_accel.exceptions import SpicepodError
 from airflow_provider_accel.sources._common import quote_ident, resolve_params
 from airflow_provider_accel.sources.arrow_dataset import ArrowDatasetSource
 from airflow_provider_accel.sources.base import ScanRequest, SourceCapabilities, SourceScan
-from airflow_provider_accel.sources.file import hive_partitioning, is_hidden
+from airflow_provider_accel.sources.file import LAST_MODIFIED, hive_partitioning, is_hidden, sql_string
 
 if TYPE_CHECKING:
-    import duckdb
     import pyarrow.dataset as pads
     import pyarrow.fs as pafs
 
@@ -40,6 +42,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FILE_FORMATS = ("parquet", "csv", "json")
+#: The type of the last_modified column: a UTC instant, as the file source gives it.
+_MTIME = pa.timestamp("us", tz="UTC")
+
+
+def _micros(mtime: dt.datetime | None) -> int:
+    """An object's last-modified time as microseconds since the epoch (0 when the store gives none)."""
+    if mtime is None:
+        return 0
+    if mtime.tzinfo is None:
+        mtime = mtime.replace(tzinfo=dt.UTC)
+    return int(mtime.timestamp() * 1_000_000)
+
+
 _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -89,6 +104,11 @@ class ObjectStoreSource(ArrowDatasetSource):
     )
 
     view_prefix: ClassVar[str] = "accel_s3"
+
+    def __init__(self, dataset: Dataset) -> None:
+        super().__init__(dataset)
+        self._mtimes: dict[str, dt.datetime | None] = {}  # object path -> last modified
+        self.objects_read: list[str] | None = None  # with last_modified: the objects the scan read
 
     @property
     def location(self) -> tuple[str, str]:
@@ -197,17 +217,19 @@ class ObjectStoreSource(ArrowDatasetSource):
                 self.terminal(f"no object or prefix {self.dataset.from_!r}")
             # A prefix is listed recursively; keys of another format (e.g. _SUCCESS markers) are skipped.
             source: Any = path
+            self._mtimes = {path: info.mtime}
             if info.type == pafs.FileType.Directory:
-                files = [
-                    f.path
+                objects = [
+                    f
                     for f in fs.get_file_info(pafs.FileSelector(path, recursive=True))
                     if f.type == pafs.FileType.File
                     and _EXTENSIONS.get(PurePosixPath(f.path).suffix.lower(), fmt) == fmt
                     and not is_hidden(PurePosixPath(f.path).relative_to(path))
                 ]
-                if not files:
+                if not objects:
                     self.terminal(f"no {fmt} objects under {self.dataset.from_!r}")
-                source = sorted(files)
+                self._mtimes = {f.path: f.mtime for f in objects}
+                source = sorted(self._mtimes)
             partitioning = (
                 {"partitioning": "hive", "partition_base_dir": path}
                 if hive_partitioning(self.dataset.params)
@@ -218,8 +240,78 @@ class ObjectStoreSource(ArrowDatasetSource):
             self._fail(err)
         return self._dataset
 
+    # -- time_column: last_modified (Spice's object metadata column) ---------------------------
+
+    @property
+    def tracks_last_modified(self) -> bool:
+        """Each row carries its object's last-modified time, unless the objects have such a column."""
+        return (
+            self.dataset.time_column == LAST_MODIFIED
+            and LAST_MODIFIED not in self.arrow_dataset().schema.names
+        )
+
+    def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
+        schema = self.arrow_dataset().schema
+        if self.tracks_last_modified:
+            schema = schema.append(pa.field(LAST_MODIFIED, _MTIME))
+        return schema
+
+    def objects_to_read(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> list[str]:
+        """The objects whose last_modified passes the request's filter (all when it is not decidable)."""
+        paths = sorted(self._mtimes)
+        if request.where is None:
+            return paths
+        values = ", ".join(
+            f"({sql_string(p)}, make_timestamptz({_micros(m)}))" for p, m in self._mtimes.items()
+        )
+        mtimes = f"SELECT * FROM (VALUES {values}) AS v(__accel_object, {quote_ident(LAST_MODIFIED)})"
+        try:
+            chosen = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT __accel_object FROM ({mtimes}) WHERE {request.where}"
+                ).fetchall()
+            }
+        except duckdb.Error as err:
+            log.info(
+                "Dataset %s: filter not decidable per object (%s); reading every object",
+                self.dataset.name,
+                err,
+            )
+            return paths
+        return [p for p in paths if p in chosen]
+
+    def _last_modified_reader(self, chosen: list[str]) -> pa.RecordBatchReader:
+        """The chosen objects' rows, each batch with its object's last_modified (streamed)."""
+        import pyarrow.dataset as pads
+
+        base = self.arrow_dataset()
+        schema = base.schema.append(pa.field(LAST_MODIFIED, _MTIME))
+        wanted = set(chosen)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            for fragment in base.get_fragments():
+                if fragment.path not in wanted:
+                    continue
+                micros = _micros(self._mtimes[fragment.path])
+                for batch in pads.Scanner.from_fragment(fragment, schema=base.schema).to_batches():
+                    column = pa.array([micros] * batch.num_rows, pa.int64()).cast(_MTIME)
+                    yield pa.RecordBatch.from_arrays([*batch.columns, column], schema=schema)
+
+        return pa.RecordBatchReader.from_batches(schema, batches())
+
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         self.check_columns(self.schema(con), request.columns)
+        if self.tracks_last_modified:
+            chosen = self.objects_to_read(request, con)
+            self.objects_read = chosen
+            log.info(
+                "Dataset %s: reading %s of %s objects by last_modified",
+                self.dataset.name,
+                len(chosen),
+                len(self._mtimes),
+            )
+            return SourceScan(reader=self._last_modified_reader(chosen))
         name = self._register(con)
         log.info("Dataset %s: reading %s as Arrow dataset %s", self.dataset.name, self.description, name)
         return SourceScan(duckdb_sql=f"SELECT * FROM {quote_ident(name)}")

@@ -249,27 +249,15 @@ DUCKDB_PARAMS = Section(
     (
         SpiceField("duckdb_file", parse=p.file_path),
         SpiceField("duckdb_memory_limit", parse=p.memory_limit),
-        SpiceField(
-            "duckdb_preserve_insertion_order",
-            parse=p.string_boolean,
-            pending="insertion order is off for every load (set preserve_insertion_order in the DuckDB "
-            "connection's settings to turn it on)",
-        ),
-        SpiceField(
-            "on_refresh_sort_columns",
-            parse=p.sort_columns,
-            pending="refreshed rows are not sorted",
-        ),
-        SpiceField(
-            "on_refresh_recompute_statistics",
-            parse=p.enabled_disabled,
-            pending="DuckDB keeps its own statistics up to date on every write",
-        ),
+        # Applied by accelerator.duckdb_params (connection settings, sort, ANALYZE, the full-refresh write).
+        SpiceField("duckdb_preserve_insertion_order", parse=p.string_boolean),
+        SpiceField("on_refresh_sort_columns", parse=p.sort_columns),
+        SpiceField("on_refresh_recompute_statistics", parse=p.enabled_disabled),
         SpiceField(
             "on_full_refresh",
-            parse=p.choice("replace_file", "swap_file"),
+            # swap_file: the name of replace_file in earlier Spice 2 builds.
+            parse=p.choice("reuse_file", "replace_file", "checkpoint_file", "swap_file"),
             since=SpiceVersion.V2,
-            pending="a dataset with its own file is always swapped in by a rename",
         ),
         ignored("duckdb_data_dir", "DuckDB files live in [accel] data_dir, or params.duckdb_file"),
         ignored("connection_pool_size", "each refresh opens its own DuckDB connection"),
@@ -393,18 +381,9 @@ ACCELERATION = Section(
         SpiceField("retention_check_enabled", parse=p.boolean, default=False, rules=(_retention_complete,)),
         SpiceField("retention_period", parse=p.duration()),
         SpiceField("retention_check_interval", parse=p.duration()),
-        SpiceField(
-            "retention_sql",
-            parse=p.dataset_sql("retention"),
-            pending="only retention_period deletes rows; the retention_sql filter is validated, not run",
-        ),
+        SpiceField("retention_sql", parse=p.dataset_sql("retention")),  # accelerator.retention
         SpiceField("primary_key", parse=p.primary_key, default=()),
-        SpiceField(
-            "indexes",
-            parse=p.indexes(IndexKind),
-            default={},
-            pending="no index is created (DuckDB's zone maps serve range filters; uniqueness is not checked)",
-        ),
+        SpiceField("indexes", parse=p.indexes(IndexKind), default={}),  # accelerator.indexes
         SpiceField("on_conflict", parse=_on_conflict, default={}, rules=(_conflict_targets,)),
         SpiceField("params", parse=p.params, default={}, rules=(_sort_columns_alone,)),
         ignored(
@@ -483,9 +462,7 @@ DATASET = Section(
             parse=p.enum(OnSchemaChange),
             default=OnSchemaChange.BLOCK,
             since=SpiceVersion.V2,
-            pending="refreshes from the source behave as block (an append whose columns changed fails "
-            "and keeps the data; a full refresh rebuilds); snapshot replicas honour it",
-        ),
+        ),  # accelerator.schema_change, for refreshes and snapshot replicas
         SpiceField("acceleration"),  # parsed by the ACCELERATION section
         ignored(
             "access",

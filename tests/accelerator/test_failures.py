@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.exceptions import RefreshError, TerminalRefreshError, TransientRefreshError
 from airflow_provider_accel.sources.base import ScanRequest, Source, SourceScan
-from airflow_provider_accel.spicepod.model import Dataset, RefreshMode
+from airflow_provider_accel.spicepod.model import Dataset, OnSchemaChange, RefreshMode
 
 from ._helpers import encode_times, file_fingerprint, leftovers, make_dataset, write_parquet
 
@@ -105,7 +106,7 @@ class TestFailedRefreshKeepsOldData:
     def test_schema_change_under_append(
         self, hook: DuckDBAcceleratorHook, loaded: Dataset, src: Path
     ) -> None:
-        """A new source column under append fails terminally; old data intact; a full refresh fixes it."""
+        """A new source column fails append and full refreshes under block; drop_and_recreate rebuilds."""
         table = pa.table(
             {
                 "id": [999],
@@ -115,7 +116,10 @@ class TestFailedRefreshKeepsOldData:
         )
         write_parquet(src / "part-1.parquet", table)
         assert_failure_is_clean(hook, loaded, TerminalRefreshError, mode=RefreshMode.APPEND)
-        assert hook.refresh(loaded, mode=RefreshMode.FULL).total_rows == 501
+        # on_schema_change block (the default) refuses the new column on a full refresh too (Spice).
+        assert_failure_is_clean(hook, loaded, TerminalRefreshError, mode=RefreshMode.FULL)
+        recreate = dataclasses.replace(loaded, on_schema_change=OnSchemaChange.DROP_AND_RECREATE)
+        assert hook.refresh(recreate, mode=RefreshMode.FULL).total_rows == 501
 
     @pytest.mark.parametrize(
         ("raised", "expected"),

@@ -7,6 +7,7 @@ import functools
 import http.server
 import io
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,50 @@ class TestObjectStore:
         load(src.scan(ScanRequest(), con), con, where='"year" = 2024')
         assert con.execute("SELECT id, year FROM t").fetchall() == [(3, 2024)]
         src.close()
+
+    def test_last_modified_append_reads_only_new_objects(self, s3: dict[str, Any], tmp_path: Path) -> None:
+        """last_modified on s3: rows carry their object time; an append skips objects before the watermark."""
+        import boto3
+
+        from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
+        from airflow_provider_accel.spicepod.model import Acceleration, Dataset, RefreshMode
+
+        client = boto3.client(
+            "s3", endpoint_url=s3["s3_endpoint"], aws_access_key_id="k", aws_secret_access_key="s",
+            region_name="us-east-1",
+        )  # fmt: skip
+
+        def put(name: str, start: int) -> None:
+            buf = io.BytesIO()
+            pq.write_table(_table(start, 10), buf)
+            client.put_object(Bucket="accel-test", Key=f"lm/{name}.parquet", Body=buf.getvalue())
+
+        put("a", 0)
+        time.sleep(1.1)  # S3 times have one-second resolution: each object is newer than the last
+        put("b", 10)
+        events = Dataset(
+            from_="s3://accel-test/lm/",
+            name="events",
+            params={**s3, "file_format": "parquet"},
+            time_column="last_modified",
+            acceleration=Acceleration(refresh_mode=RefreshMode.APPEND),
+        )
+        hook = DuckDBAcceleratorHook(data_dir=tmp_path, lock_timeout=5)
+        first = hook.refresh(events)
+        assert first.rows == 20 and first.watermark is not None
+        time.sleep(1.1)
+        put("c", 20)
+        src = source_for(events)
+        second = hook.refresh(events, source=src)
+        assert (second.rows, second.total_rows) == (10, 30)
+        # b holds the watermark instant, so it is re-read (and its rows dropped as already accelerated).
+        assert isinstance(src, ObjectStoreSource)
+        assert src.objects_read == ["accel-test/lm/b.parquet", "accel-test/lm/c.parquet"]
+        with duckdb.connect(str(hook.dataset_path(events)), read_only=True) as con:
+            stamps = con.execute(
+                "SELECT count(DISTINCT last_modified), typeof(any_value(last_modified)) FROM events"
+            )
+            assert stamps.fetchall() == [(3, "TIMESTAMP WITH TIME ZONE")]
 
     def test_missing_bucket_or_prefix_is_terminal(self, s3: dict[str, Any]) -> None:
         """No such bucket or prefix: terminal, naming the source."""

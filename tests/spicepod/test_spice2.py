@@ -377,8 +377,8 @@ def test_initial_load_only_modes_are_logged(caplog: pytest.LogCaptureFixture) ->
     assert any("bad" in m and "gets no DAG" in m and "turso" in m for m in messages)
 
 
-class TestPendingKeys:
-    """Keys parsed into the model that the engine does not apply yet are never silently accepted."""
+class TestFormerlyPendingKeys:
+    """Keys the engine now applies load without an "accepted but not acted on" notice."""
 
     @pytest.mark.parametrize(
         ("dataset_keys", "acceleration_keys", "path"),
@@ -390,14 +390,31 @@ class TestPendingKeys:
                 {"params": {"on_refresh_sort_columns": "id"}},
                 "acceleration.params.on_refresh_sort_columns",
             ),
-            ({}, {"params": {"on_full_refresh": "swap_file"}}, "acceleration.params.on_full_refresh"),
+            ({}, {"params": {"on_full_refresh": "replace_file"}}, "acceleration.params.on_full_refresh"),
+            ({}, {"params": {"on_full_refresh": "checkpoint_file"}}, "acceleration.params.on_full_refresh"),
+            ({}, {"params": {"duckdb_preserve_insertion_order": "true"}}, "duckdb_preserve_insertion_order"),
+            (
+                {},
+                {"params": {"on_refresh_recompute_statistics": "disabled"}},
+                "on_refresh_recompute_statistics",
+            ),
+            (
+                {},
+                {"retention_check_enabled": True, "retention_sql": "DELETE FROM taxi_trips WHERE id < 0"},
+                "acceleration.retention_sql",
+            ),
         ],
     )
-    def test_pending_key_is_noticed(
+    def test_acted_on_key_has_no_pending_notice(
         self, dataset_keys: dict[str, Any], acceleration_keys: dict[str, Any], path: str
     ) -> None:
-        """Setting such a key loads the dataset and adds a notice naming it and what happens instead."""
+        """Setting such a key loads the dataset, and no notice names it as not acted on."""
         raw = make_dataset({"enabled": True, **acceleration_keys}, **dataset_keys)
         pod = parse_spicepod(make_pod(raw), strict=True)
         assert pod.datasets, pod.dataset_errors
-        assert any(path in n and "not acted on yet" in n for n in pod.notices), pod.notices
+        assert not any(path in n for n in pod.notices), pod.notices
+
+    def test_on_full_refresh_values_are_spices(self) -> None:
+        """on_full_refresh takes Spice's reuse_file, replace_file and checkpoint_file, and refuses others."""
+        err = reject(make_pod(make_dataset({"params": {"on_full_refresh": "rename"}})))
+        assert "reuse_file" in str(err) and "checkpoint_file" in str(err)
