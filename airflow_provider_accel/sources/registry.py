@@ -56,6 +56,7 @@ CONNECTORS: tuple[Connector, ...] = (
     Connector("sqlite", f"{_SOURCES}.sqlite:SqliteSource"),
     Connector("duckdb", f"{_SOURCES}.duckdb_file:DuckDBFileSource"),
     Connector("delta_lake", f"{_SOURCES}.delta_lake:DeltaLakeSource", extra="delta", module="deltalake"),
+    Connector("odbc", f"{_SOURCES}.odbc:OdbcSource", extra="odbc", module="arrow_odbc"),
     # Not one of Spice's: any Airflow SQL connection (this provider's own form).
     Connector("airflow", f"{_SOURCES}.airflow_sql:AirflowSqlSource"),
     Connector("file", f"{_SOURCES}.file:FileSource", schemes=("file",)),
@@ -82,7 +83,6 @@ CONNECTORS: tuple[Connector, ...] = (
     Connector("memory"),
     Connector("mongodb"),
     Connector("mssql"),
-    Connector("odbc"),
     Connector("oracle"),
     Connector("scylladb"),
     Connector("sharepoint"),
