@@ -34,7 +34,7 @@ from bench.memory import PG, pg_params
 from bench.memory import PG_SCHEMA as SCHEMA
 
 _CHILD_REFRESH = r"""
-import json, os, resource, sys, time, tempfile
+import json, os, sys, time, tempfile
 from pathlib import Path
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 from airflow_provider_accel.accelerator import DuckDBAcceleratorHook
@@ -44,8 +44,9 @@ ds = Dataset(from_=args["from"], name="events", params=args["params"], accelerat
 hook = DuckDBAcceleratorHook(data_dir=Path(args["dir"]))
 start = time.monotonic()
 result = hook.refresh(ds, refresh_sql=args.get("refresh_sql"))
+peak = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
 print(json.dumps({"rows": result.rows, "seconds": round(time.monotonic() - start, 2),
-                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                  "peak_rss_mib": round(peak / 1024, 1)}))
 """
 
 _CHILD_PSYCOPG = r"""

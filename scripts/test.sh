@@ -20,6 +20,7 @@ bash scripts/bootstrap.sh
 #    Add a new one here as one line (and nowhere else: .ci/run calls this script).
 if [[ ${ACCEL_TEST_SETUP:-1} != 0 ]]; then
   bash scripts/services.sh # PostgreSQL, MariaDB, Redis (started if stopped)
+  bash scripts/odbc.sh     # unixODBC and the PostgreSQL/MariaDB ODBC drivers for tests/sources
   bash scripts/browser.sh  # Debian's chromium for tests/ui
   bash scripts/node.sh     # Spice's JavaScript SDK for tests/e2e (tests/js, npm ci)
 fi

@@ -63,6 +63,7 @@ CONNECTORS: tuple[Connector, ...] = (
         extra="flightsql",
         module="adbc_driver_flightsql",
     ),
+    Connector("odbc", f"{_SOURCES}.odbc:OdbcSource", extra="odbc", module="arrow_odbc"),
     # Not one of Spice's: any Airflow SQL connection (this provider's own form).
     Connector("airflow", f"{_SOURCES}.airflow_sql:AirflowSqlSource"),
     Connector("file", f"{_SOURCES}.file:FileSource", schemes=("file",)),
@@ -87,7 +88,6 @@ CONNECTORS: tuple[Connector, ...] = (
     Connector("memory"),
     Connector("mongodb"),
     Connector("mssql"),
-    Connector("odbc"),
     Connector("oracle"),
     Connector("scylladb"),
     Connector("sharepoint"),
