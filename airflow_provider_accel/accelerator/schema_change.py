@@ -21,6 +21,7 @@ Columns are compared by name, case-insensitively (as DuckDB resolves them), and 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from airflow_provider_accel.spicepod.model import Dataset
+
+log = logging.getLogger(__name__)
 
 Columns = Sequence[tuple[str, str]]  # (name, DuckDB type), in table order
 
@@ -245,8 +248,15 @@ def record_source(path: Path, dataset: Dataset, columns: Columns) -> None:
     records[dataset.name.casefold()] = [[name, type_] for name, type_ in columns]
     target = _record_file(path)
     temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(records, sort_keys=True))
-    temporary.replace(target)
+    try:
+        temporary.write_text(json.dumps(records, sort_keys=True))
+        temporary.replace(target)
+    except OSError as err:
+        # The refresh has committed; a record that cannot be written (a full disk) must not fail it,
+        # nor stay stale: without a record the next full refresh makes no comparison.
+        temporary.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        log.warning("Dataset %s: could not record the source's columns in %s (%s)", dataset.name, target, err)
 
 
 def source_columns(schema: pa.Schema) -> list[tuple[str, str]]:
