@@ -30,12 +30,7 @@ kind: Spicepod
 name: {host}
 snapshots:
   enabled: true
-  location: s3://{bucket}/snapshots/
-  params:
-    s3_endpoint: {endpoint}
-    s3_key: k
-    s3_secret: s
-    s3_region: us-east-1
+{store}
 datasets:
   - from: file:{src}
     name: trips
@@ -110,15 +105,29 @@ class Host:
         self.log.close()
 
 
-@pytest.fixture
-def hosts(tmp_path: Path, moto_s3: Any, migrated_airflow_db: Any) -> Iterator[dict[str, Any]]:
+def _store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """The spicepod's snapshot store between the hosts: a moto S3 bucket, or a shared directory."""
+    if kind == "file":
+        return f"  location: file://{tmp_path / 'store'}/snapshots/"
+    moto_s3 = request.getfixturevalue("moto_s3")
+    return (
+        f"  location: s3://{moto_s3.new_bucket()}/snapshots/\n"
+        f"  params:\n    s3_endpoint: {moto_s3.endpoint}\n    s3_key: k\n    s3_secret: s\n"
+        "    s3_region: us-east-1"
+    )
+
+
+@pytest.fixture(params=["s3", "file"])
+def hosts(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_airflow_db: Any
+) -> Iterator[dict[str, Any]]:
     """Hosts A (writer) and B (bootstrap and replica), each an Airflow home with its own metadata DB.
 
     Each gets a copy of the session's migrated, still empty metadata DB instead of migrating its own.
+    The store between them is moto's S3 server or a ``file://`` directory both can reach.
     """
-    bucket = moto_s3.new_bucket()
     src = tmp_path / "src"
-    common = {"bucket": bucket, "endpoint": moto_s3.endpoint, "src": src}
+    common = {"store": _store(request.param, tmp_path, request), "src": src}
     homes = {}
     for host, trips, fares_mode, fares in (
         ("host-a", "enabled", "full", "snapshots: enabled"),
