@@ -545,11 +545,15 @@ def test_datasets_sharing_a_file_never_wrote_at_the_same_time(
             assert a["ended"] <= b["started"] or b["ended"] <= a["started"], (a, b)
 
     # The lock did real work: in at least one round (initial loads, triggered refreshes) one refresh
-    # asked for the lock while the other held it, i.e. they ran at the same time and one waited.
+    # asked for the lock while the other held it, i.e. they ran at the same time and one waited, or
+    # one found the lock held before asking and was rescheduled to wait without a worker slot.
     ordered = sorted(locks, key=lambda r: r["acquired"])
     rounds = [ordered[:2], ordered[2:]]
     waited = [second["requested"] < first["released"] for first, second in rounds]
-    assert any(waited), f"no refresh of {SHARED} ever waited for the other: the test did not contend"
+    rescheduled = [r for r in records if r["kind"] == "busy" and r["path"] == shared and r["busy"]]
+    assert any(waited) or rescheduled, (
+        f"no refresh of {SHARED} ever waited for the other: the test did not contend"
+    )
     # The triggered refreshes' lock windows lie within their DAG runs (API start/end dates).
     for name in SHARED:
         status = refreshes.triggered[name]

@@ -136,6 +136,12 @@ def _write_intervals(
     first event. Returns the intervals and the event indexes of live-file writes outside all of them.
     """
     prefix = live + ".staging-"
+
+    def pid_of(name: str) -> str:
+        # <pid>-<token>, or previous-<pid>: the old file a verified swap keeps until the check passes.
+        parts = name.removeprefix(prefix).split("-")
+        return parts[1] if parts[0] == "previous" else parts[0]
+
     first_kind: dict[str, str] = {}
     for kind, name in events:
         if name.startswith(prefix):
@@ -143,11 +149,11 @@ def _write_intervals(
     active = {name for name, kind in first_kind.items() if kind != "create"}
     per_pid: dict[str, list[int]] = {}
     for name in active:
-        per_pid.setdefault(name.removeprefix(prefix).split("-")[0], []).append(0)
+        per_pid.setdefault(pid_of(name), []).append(0)
     stray_writes: list[int] = []
     for index, (kind, name) in enumerate(events):
         if name.startswith(prefix):
-            pid = name.removeprefix(prefix).split("-")[0]
+            pid = pid_of(name)
             if kind == "create":
                 active.add(name)
                 per_pid.setdefault(pid, []).append(index)

@@ -23,6 +23,7 @@ import time
 
 _LOG = os.environ.get("ACCEL_LOCK_PROBE_LOG")
 _TARGET = "airflow_provider_accel.accelerator.hook"
+_POOL = "airflow_provider_accel.accelerator.pool"  # its writer_busy probe reschedules a refresh
 _holding: list[str | None] = []  # datasets whose lock this process holds (innermost last)
 
 
@@ -87,9 +88,23 @@ def _instrument(module: object) -> None:
     _record(kind="instrumented", module=_TARGET)
 
 
+def _instrument_pool(module: object) -> None:
+    original_busy = module.writer_busy  # type: ignore[attr-defined]
+
+    def writer_busy(path):  # type: ignore[no-untyped-def]
+        busy = original_busy(path)
+        _record(kind="busy", path=str(path), busy=busy, at=time.time())
+        return busy
+
+    module.writer_busy = writer_busy  # type: ignore[attr-defined]
+
+
+_INSTRUMENT = {_TARGET: _instrument, _POOL: _instrument_pool}
+
+
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
-        if name != _TARGET:
+        if name not in _INSTRUMENT:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         if spec is None or spec.loader is None:
@@ -98,7 +113,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
         def exec_and_instrument(module):  # type: ignore[no-untyped-def]
             exec_module(module)
-            _instrument(module)
+            _INSTRUMENT[name](module)
 
         spec.loader.exec_module = exec_and_instrument  # type: ignore[method-assign]
         return spec
