@@ -226,6 +226,17 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def close_adbc(dataset_name: str, title: str, cursor: Any, conn: Any) -> None:
+    """Close an ADBC cursor, then its connection (ADBC refuses to close one with an open statement)."""
+    for handle in (cursor, conn):
+        if handle is None:
+            continue
+        try:
+            handle.close()
+        except Exception as err:  # a dropped connection can't be closed cleanly; nothing to release
+            log.debug("Dataset %s: closing the %s connection: %s", dataset_name, title, err)
+
+
 def iterate(reader: Any) -> Iterator[pa.RecordBatch]:
     """The batches of a driver's Arrow reader, as a generator (so closing it releases the driver)."""
     yield from reader

@@ -28,7 +28,14 @@ from airflow_provider_accel.sources._common import (
     transpile_where,
 )
 from airflow_provider_accel.sources.base import ScanRequest, SourceScan
-from airflow_provider_accel.sources.database import Column, DatabaseSource, Dialect, first_line, iterate
+from airflow_provider_accel.sources.database import (
+    Column,
+    DatabaseSource,
+    Dialect,
+    close_adbc,
+    first_line,
+    iterate,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -163,12 +170,5 @@ class FlightSqlSource(DatabaseSource):
         return SourceScan(reader=self.reader(schema, iterate(driver_reader), on_close=self.close))
 
     def close(self) -> None:
-        # ADBC refuses to close a connection with an open statement: cursor first.
-        for handle in (self._cursor, self._conn):
-            if handle is None:
-                continue
-            try:
-                handle.close()
-            except Exception as err:  # a dropped connection can't be closed cleanly; nothing to release
-                log.debug("Dataset %s: closing the Flight SQL connection: %s", self.dataset.name, err)
+        close_adbc(self.dataset.name, self.dialect.title, self._cursor, self._conn)
         self._cursor = self._conn = None
