@@ -46,9 +46,10 @@ def test_backend_killed_mid_load_is_transient_and_keeps_data(postgres: EngineUnd
     killed = 0
     with pg.connect(pg_uri()) as con, con.cursor() as cur:
         while worker.is_alive() and not killed:
-            cur.execute(  # this test's COPY only: other clients of the server may be loading too
+            cur.execute(  # this test's COPY, while it runs (an idle session shows its last query too)
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE query ILIKE 'COPY%' AND strpos(query, $1) > 0 AND pid <> pg_backend_pid()",
+                "WHERE state = 'active' AND query ILIKE 'COPY%' AND strpos(query, $1) > 0 "
+                "AND pid <> pg_backend_pid()",
                 (postgres.pg_schema,),
             )
             killed = int(cur.fetchone()[0])
