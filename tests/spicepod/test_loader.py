@@ -658,6 +658,23 @@ class TestEngineAndMode:
             parse_dataset({"engine": "sqlite", "mode": "memory"})
         assert [r for r in caplog.records if "as a SQLite file" in r.getMessage()]
 
+    @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+    def test_keys_only_duckdb_applies_load_with_a_notice(self, engine: str) -> None:
+        """indexes and retention_sql on sqlite/postgres load with a notice that only duckdb applies them."""
+        accel = {
+            "engine": engine,
+            "params": {"pg_host": "db"} if engine == "postgres" else {},
+            "indexes": {"id": "enabled"},
+            "retention_sql": "DELETE FROM taxi_trips WHERE fare < 0",
+        }
+        pod = parse_dataset(accel)
+        assert pod.datasets[0].accelerated
+        for key in ("indexes", "retention_sql"):
+            assert any(
+                f"acceleration.{key} is accepted but not acted on yet for engine {engine}" in notice
+                for notice in pod.notices
+            ), pod.notices
+
     def test_postgres_engine_with_spice_params(self) -> None:
         """engine postgres is served with Spice's pg_* params; a string pg_port becomes a number."""
         params = {"pg_host": "db", "pg_port": "6543", "pg_db": "w", "pg_user": "u", "pg_sslmode": "disable"}
