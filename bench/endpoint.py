@@ -161,9 +161,9 @@ def run_inprocess(args: dict[str, Any]) -> dict[str, Any]:
     write_drop(src / "e2e", 0, 100)
     prepare(home, SPICEPOD.format(src=src))
 
-    from airflow.utils import db
+    from bench.stack import fresh_metadata_db
 
-    db.resetdb()
+    fresh_metadata_db(home)
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     from airflow.models.dag import DagModel

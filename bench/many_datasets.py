@@ -105,13 +105,13 @@ def time_parse(reps: int, dag_id: str | None = None) -> dict[str, Any]:
 
 def time_status(requests: int) -> dict[str, Any]:
     """p50 of ``GET /v1/datasets?status=true`` on the in-process api-server app, every DAG synced."""
-    from airflow.utils import db
+    from bench.stack import fresh_metadata_db
 
-    db.resetdb()
+    home = Path(os.environ["AIRFLOW_HOME"])
+    fresh_metadata_db(home)
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
-    home = Path(os.environ["AIRFLOW_HOME"])
     dags = home / "dags"
     DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
     bag = DagBag(dag_folder=dags, bundle_path=dags, bundle_name="dags-folder")

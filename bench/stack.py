@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from airflow_provider_accel.testing import LocalAirflow, local_airflow_env, prepare_home
+from airflow_provider_accel.testing.local import install_migrated_db
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DAG_FILE = REPO_ROOT / "dags" / "accelerated_datasets.py"
@@ -42,6 +43,15 @@ def prepare(home: Path, spicepod: str) -> None:
     """DAG file, plugin shim (when the package's entry point is missing), passwords, spicepod."""
     prepare_home(home, dag_file=DAG_FILE, passwords=dict([ADMIN]))
     (home / "spicepod.yaml").write_text(spicepod)
+
+
+def fresh_metadata_db(home: Path) -> None:
+    """An empty, migrated metadata DB in ``home``: a copy of a migrated one when the environment names
+    one (the test session's, for the smoke scale), else Airflow's own ``resetdb``."""
+    if not install_migrated_db(home / "airflow.db"):
+        from airflow.utils import db
+
+        db.resetdb()
 
 
 class BenchAirflow(LocalAirflow):

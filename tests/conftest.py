@@ -79,19 +79,15 @@ def airflow_db(airflow_home: Path) -> Path:
     """A migrated Airflow metadata database (SQLite) shared by the whole session."""
     from airflow.utils import db
 
+    from airflow_provider_accel.testing.local import MIGRATED_DB_ENV, copy_sqlite_db
+
     db.resetdb()
     path = airflow_home / "airflow.db"
-    _backup_sqlite(path, airflow_home / "airflow.migrated.db")
+    pristine = airflow_home / "airflow.migrated.db"
+    copy_sqlite_db(path, pristine)
+    # Local deployments (the e2e stack) and the bench's children copy it rather than migrate their own.
+    os.environ[MIGRATED_DB_ENV] = str(pristine)
     return path
-
-
-def _backup_sqlite(source: Path, target: Path) -> None:
-    """A consistent copy of a SQLite DB (WAL included), even while another connection holds it open."""
-    import sqlite3
-    from contextlib import closing
-
-    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
-        src.backup(dst)
 
 
 @pytest.fixture(scope="session")
@@ -101,11 +97,13 @@ def migrated_airflow_db(airflow_db: Path, airflow_home: Path) -> Callable[[Path]
 
     Call it with the home; it returns the DB path (``<home>/airflow.db``).
     """
+    from airflow_provider_accel.testing.local import copy_sqlite_db
+
     pristine = airflow_home / "airflow.migrated.db"
 
     def install(home: Path) -> Path:
         target = home / "airflow.db"
-        _backup_sqlite(pristine, target)
+        copy_sqlite_db(pristine, target)
         return target
 
     return install

