@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from servers import PG_HOST, PG_PORT, PG_USER
 
 pytest.importorskip("airflow.providers.openlineage", reason="the [openlineage] extra is not installed")
 
-# Each refresh runs in its own `airflow dags test` process (see run_refresh).
+# The refreshes run in a worker process of their own (see LineageWorker).
 pytestmark = pytest.mark.processes
+WORKER = Path(__file__).parent / "scripts" / "lineage_worker.py"
 
 FILE_SPICEPOD = """
 version: v1
@@ -50,38 +51,70 @@ datasets:
 """
 
 
-@pytest.fixture
-def lineage_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The OpenLineage provider configured with its file transport, appending one event per line."""
-    path = tmp_path / "openlineage.jsonl"
-    transport = {"type": "file", "log_file_path": str(path), "append": True}
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
-    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "accel-test")
-    return path
+class LineageWorker:
+    """``scripts/lineage_worker.py``: one process with the OpenLineage file transport, running refreshes.
 
-
-def run_refresh(dag_id: str) -> DagRunState:
-    """One ``airflow dags test`` run in its own process, as a worker would run it; the run's state.
-
-    Its own process, because the OpenLineage provider reads its settings and registers its listener
-    once per process: in this session's process, an earlier dag.test() without a transport has
-    already decided that OpenLineage is disabled.
+    Not this session's process: the OpenLineage provider decides once per process whether it is on,
+    and an earlier dag.test() here, without a transport, has already decided it is off.
     """
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "dags", "test", dag_id],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    states = re.findall(
-        r"DagRun Finished: dag_id=" + re.escape(dag_id) + r",.*? state=(\w+)", done.stdout + done.stderr
-    )
-    assert states, (
-        f"airflow dags test {dag_id} ran no DAG run (exit {done.returncode}):\n{done.stderr[-3000:]}"
-    )
-    return DagRunState(states[-1])
+
+    def __init__(self, events: Path) -> None:
+        self.events = events
+        env = dict(os.environ)
+        transport = {"type": "file", "log_file_path": str(events), "append": True}
+        env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+        env["AIRFLOW__OPENLINEAGE__NAMESPACE"] = "accel-test"
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._answer("READY")
+
+    def _answer(self, prefix: str) -> str:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+        raise AssertionError(f"the lineage worker ended (exit {self.proc.wait()}) before {prefix!r}")
+
+    def run(self, dag_id: str) -> DagRunState:
+        """One run of ``dag_id`` with this test's spicepod and data dir; the run's state."""
+        assert self.proc.stdin is not None
+        names = ("AIRFLOW__ACCEL__SPICEPOD_PATH", "AIRFLOW__ACCEL__DATA_DIR")
+        self.proc.stdin.write(json.dumps({"dag_id": dag_id, "env": {n: os.environ[n] for n in names}}) + "\n")
+        self.proc.stdin.flush()
+        state = self._answer("RESULT ")
+        assert not state.startswith("error"), f"{dag_id} did not run: {state}"
+        return DagRunState(state)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def lineage_worker(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LineageWorker]:
+    worker = LineageWorker(tmp_path_factory.mktemp("lineage") / "openlineage.jsonl")
+    try:
+        yield worker
+    finally:
+        worker.close()
+
+
+@pytest.fixture
+def lineage_file(lineage_worker: LineageWorker) -> Path:
+    """The worker's events file, emptied: the events of this test's runs only, one per line."""
+    lineage_worker.events.write_text("")
+    return lineage_worker.events
+
+
+@pytest.fixture
+def run_refresh(lineage_worker: LineageWorker, accel_dag_file: Path) -> Any:
+    return lineage_worker.run
 
 
 def events(path: Path, job_suffix: str = "refresh") -> list[dict[str, Any]]:
@@ -107,7 +140,7 @@ def only_output(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_file_full_and_append_refresh_report_source_table_schema_and_rows(
-    spicepod_env, src_dir: Path, lineage_file: Path
+    spicepod_env, src_dir: Path, lineage_file: Path, run_refresh
 ) -> None:
     """A file-sourced dataset's COMPLETE events name the file and the table, with schema, rows and SQL."""
     data_dir = spicepod_env(FILE_SPICEPOD, mode="full")
@@ -136,7 +169,9 @@ def test_file_full_and_append_refresh_report_source_table_schema_and_rows(
     assert full["run"]["facets"]["accelerationRefresh"].get("watermark") is None
 
 
-def test_postgres_refreshes_name_the_server_table(spicepod_env, pg_schema, lineage_file: Path) -> None:
+def test_postgres_refreshes_name_the_server_table(
+    spicepod_env, pg_schema, lineage_file: Path, run_refresh
+) -> None:
     """A PostgreSQL-sourced dataset's input is postgres://host:port with db.schema.table; rows as loaded."""
     conn, schema = pg_schema
     conn.execute(f'CREATE TABLE "{schema}".orders (id int, created_at timestamp, amount numeric(10,2))')
@@ -168,7 +203,7 @@ def test_postgres_refreshes_name_the_server_table(spicepod_env, pg_schema, linea
 
 
 def test_failed_refresh_emits_a_fail_event_with_the_error(
-    spicepod_env, src_dir: Path, lineage_file: Path
+    spicepod_env, src_dir: Path, lineage_file: Path, run_refresh
 ) -> None:
     """A refresh whose source is missing emits FAIL with the source, the table and the error message."""
     spicepod_env(FILE_SPICEPOD.replace("events.csv", "missing.csv"), mode="full")
