@@ -26,9 +26,14 @@ MySQL/MariaDB unsigned integers are widened (ODBC has no unsigned SQL types, so 
 booleans (``BoolsAsChar=0`` unless the connection string says otherwise), streams through a cursor
 (``UseDeclareFetch=1``: by default it reads the whole result first), float8 is a double (not a
 float) and unconstrained NUMERIC is ``NUMERIC(38,10)`` (the driver's default would round to 6
-decimals). Known limit: MariaDB Connector/ODBC 3.1 (Debian 12's) reads a whole result into the
-driver's memory before the first batch, so the memory bound holds for the Arrow side only; the
-``mysql:`` source streams. ODBC has no time-zone-aware
+decimals). MySQL/MariaDB: MariaDB Connector/ODBC before 3.1.17 (Debian 12 ships 3.1.15) stores a
+whole result in the driver before the first row, and its streaming mode (``NO_CACHE=1`` with
+``FORWARDONLY=1``, both added here, ignored by older drivers) came in 3.1.17. So a table with a
+single-column primary key is read in keyed chunks (``WHERE key > ? ORDER BY key LIMIT`` the rows per
+batch) inside one ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``: the driver holds one
+chunk, and every chunk sees the same snapshot (InnoDB; a non-transactional table gets no snapshot).
+A table without such a key is read with one query, which such a driver holds whole (logged; the
+``mysql:`` source streams it). ODBC has no time-zone-aware
 timestamp type: TIMESTAMP WITH TIME ZONE arrives as the wall time of the session, which is set to the
 accelerator's DuckDB TimeZone (UTC) for PostgreSQL and MySQL, so pushed-down comparisons agree.
 
