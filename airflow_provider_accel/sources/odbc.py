@@ -166,6 +166,10 @@ _DRIVER_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "mysql": (("NO_CACHE", "1"), ("FORWARDONLY", "1")),
 }
 
+#: Catalog lookups: a few rows, but LONGTEXT columns (information_schema's COLUMN_TYPE) for which
+#: arrow-odbc's defaults (65,535 rows, 512 MB, two buffers) reserved over 1 GB before the first row.
+_CATALOG_BATCH: dict[str, int] = {"batch_size": 64, "max_bytes_per_batch": 8 << 20, "max_text_size": 65_536}
+
 #: Keys of a connection string shown in messages (never Uid/Pwd or driver-specific secrets).
 _SAFE_KEYS = ("driver", "dsn", "server", "host", "servername", "port", "database", "db")
 
@@ -461,7 +465,9 @@ class OdbcSource(DatabaseSource):
     def _mysql_types(self, conn: Any, target: OdbcTarget) -> dict[str, tuple[pa.DataType, pa.DataType]]:
         """Unsigned integers and TINYINT(1) from MySQL's catalog: ``name -> (type, type read as)``."""
         database = target.parts[-2] if len(target.parts) >= 2 else None
-        reader = conn.read_arrow_batches(_MYSQL_CATALOG_SQL, parameters=[database, target.parts[-1]])
+        reader = conn.read_arrow_batches(
+            _MYSQL_CATALOG_SQL, parameters=[database, target.parts[-1]], **_CATALOG_BATCH
+        )
         out: dict[str, tuple[pa.DataType, pa.DataType]] = {}
         for batch in reader:
             for name, column_type in zip(
@@ -478,7 +484,9 @@ class OdbcSource(DatabaseSource):
     def _mysql_chunk_key(self, conn: Any, target: OdbcTarget) -> str | None:
         """The table's primary key when it is one column of an orderable type, else ``None``."""
         database = target.parts[-2] if len(target.parts) >= 2 else None
-        reader = conn.read_arrow_batches(_MYSQL_KEY_SQL, parameters=[database, target.parts[-1]])
+        reader = conn.read_arrow_batches(
+            _MYSQL_KEY_SQL, parameters=[database, target.parts[-1]], **_CATALOG_BATCH
+        )
         keys = [row for batch in reader for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)]
         if len(keys) == 1 and str(keys[0][1]).lower() in _CHUNK_KEY_TYPES:
             return str(keys[0][0])
@@ -493,7 +501,7 @@ class OdbcSource(DatabaseSource):
 
     def _pg_types(self, conn: Any) -> tuple[set[str], dict[str, tuple[pa.DataType, pa.DataType]]]:
         """Unconstrained NUMERIC columns (read cast to NUMERIC(38,10)) and float8 ones (read as double)."""
-        reader = conn.read_arrow_batches(_PG_CATALOG_SQL, parameters=[self.relation()])
+        reader = conn.read_arrow_batches(_PG_CATALOG_SQL, parameters=[self.relation()], **_CATALOG_BATCH)
         casts: set[str] = set()
         overrides: dict[str, tuple[pa.DataType, pa.DataType]] = {}
         for batch in reader:
