@@ -232,7 +232,7 @@ def ensure_mariadb_tables(rows: int) -> tuple[str, str]:
     return keyed, keyless
 
 
-def main_odbc(sizes: list[int], driver: str) -> None:
+def main_odbc(sizes: list[int], driver: str, drop: bool = False) -> None:
     """Full refreshes through ``odbc:`` with psqlodbc or MariaDB Connector/ODBC."""
     report: dict[str, Any] = {"source": f"odbc ({driver})", "refresh": {}}
     for rows in sizes:
@@ -260,6 +260,12 @@ def main_odbc(sizes: list[int], driver: str) -> None:
     for key in list(report):
         if key not in ("source",):
             _growth(report, key)
+    if drop and driver == "mariadb":
+        with mysql_connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+    elif drop:
+        with pg_connect() as pg:
+            pg.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     print(json.dumps(report, indent=2))
 
 
@@ -321,7 +327,7 @@ def main() -> None:
     )
     opts = parser.parse_args()
     if opts.source in ("odbc-pg", "odbc-mariadb"):
-        main_odbc(opts.rows, "psqlodbc" if opts.source == "odbc-pg" else "mariadb")
+        main_odbc(opts.rows, "psqlodbc" if opts.source == "odbc-pg" else "mariadb", opts.drop)
         return
     if opts.source == "delta":
         main_delta(opts.rows)
