@@ -17,12 +17,18 @@ refresh in a fresh subprocess per size. ``--source iceberg`` does the same with 
 ``metadata_path``; ``--source flightsql`` serves a DuckDB file of the same columns with the test
 suite's Flight SQL server (``tests/sources/flightsql_server.py``, run in this process, so the
 child's peak RSS is the client's alone) and refreshes ``flightsql:bench.events`` through ADBC.
+``--source odbc-pg`` refreshes the PostgreSQL bench table through psqlodbc (``odbc:``, a server-side
+cursor by UseDeclareFetch); ``--source odbc-mariadb`` refreshes a MariaDB table of the same columns
+(``accel_bench.events_<rows>``, kept between runs) through MariaDB Connector/ODBC, read in keyed
+chunks by its primary key, and also a copy without a key (``events_nokey_<rows>``), read with one
+query, which shows what the driver holds when it stores a whole result.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -186,11 +192,81 @@ def write_duckdb(path: str, rows: int) -> None:
         )
 
 
-def _growth(report: dict[str, Any]) -> None:
-    ordered = sorted(report["refresh"])
+def _growth(report: dict[str, Any], key: str = "refresh") -> None:
+    ordered = sorted(report[key])
     if len(ordered) >= 2:
-        small, big = report["refresh"][ordered[0]], report["refresh"][ordered[-1]]
-        report["rss_growth_factor"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+        small, big = report[key][ordered[0]], report[key][ordered[-1]]
+        suffix = "" if key == "refresh" else f"_{key}"
+        report[f"rss_growth_factor{suffix}"] = round(big["peak_rss_mib"] / small["peak_rss_mib"], 2)
+
+
+def mysql_connect() -> Any:
+    import pymysql
+
+    return pymysql.connect(
+        host=os.environ.get("ACCEL_TEST_MYSQL_HOST", "127.0.0.1"),
+        port=int(os.environ.get("ACCEL_TEST_MYSQL_PORT", "3306")),
+        user=os.environ.get("ACCEL_TEST_MYSQL_USER", "root"),
+        password=os.environ.get("ACCEL_TEST_MYSQL_PASSWORD", ""),
+        autocommit=True,
+    )
+
+
+def ensure_mariadb_tables(rows: int) -> tuple[str, str]:
+    """``accel_bench.events_<rows>`` (primary key id) and a key-less copy, like the PostgreSQL table."""
+    keyed, keyless = f"{SCHEMA}.events_{rows}", f"{SCHEMA}.events_nokey_{rows}"
+    with mysql_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
+        cur.execute(f"SHOW TABLES IN {SCHEMA} LIKE 'events_{rows}'")
+        if not cur.fetchall():
+            cur.execute(
+                f"CREATE TABLE {keyed} (id bigint PRIMARY KEY, ts datetime(6), amount decimal(12,2), "
+                "label varchar(64), flag boolean)"
+            )
+            cur.execute(
+                f"INSERT INTO {keyed} SELECT seq, timestamp'2024-01-01 00:00:00' + interval seq second, "
+                f"(seq % 100000) / 100.0, concat('label ', seq, repeat('x', 20)), seq % 2 = 0 "
+                f"FROM {SCHEMA}.seq_1_to_{rows}"
+            )
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {keyless} AS SELECT * FROM {keyed}")
+    return keyed, keyless
+
+
+def main_odbc(sizes: list[int], driver: str, drop: bool = False) -> None:
+    """Full refreshes through ``odbc:`` with psqlodbc or MariaDB Connector/ODBC."""
+    report: dict[str, Any] = {"source": f"odbc ({driver})", "refresh": {}}
+    for rows in sizes:
+        if driver == "psqlodbc":
+            table = ensure_table(rows)
+            odbc = (
+                f"Driver={{PostgreSQL Unicode}};Server={PG['host']};Port={PG['port']};"
+                f"Database={PG['dbname']};Uid={PG['user']}"
+            )
+            tables = {"refresh": table}
+        else:
+            keyed, keyless = ensure_mariadb_tables(rows)
+            odbc = (
+                f"Driver={{MariaDB Unicode}};Server={os.environ.get('ACCEL_TEST_MYSQL_HOST', '127.0.0.1')};"
+                f"Port={os.environ.get('ACCEL_TEST_MYSQL_PORT', '3306')};"
+                f"Uid={os.environ.get('ACCEL_TEST_MYSQL_USER', 'root')}"
+            )
+            tables = {"refresh": keyed, "one_query_no_key": keyless}
+        for key, table in tables.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                report.setdefault(key, {})[rows] = run_child(
+                    _CHILD_REFRESH,
+                    {"from": f"odbc:{table}", "params": {"odbc_connection_string": odbc}, "dir": tmp},
+                )
+    for key in list(report):
+        if key not in ("source",):
+            _growth(report, key)
+    if drop and driver == "mariadb":
+        with mysql_connect() as conn, conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {SCHEMA}")
+    elif drop:
+        with pg_connect() as pg:
+            pg.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    print(json.dumps(report, indent=2))
 
 
 def main_iceberg(sizes: list[int]) -> None:
@@ -244,8 +320,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--alternatives", action="store_true")
     parser.add_argument("--drop", action="store_true", help="drop the bench tables afterwards")
-    parser.add_argument("--source", choices=["postgres", "delta", "iceberg", "flightsql"], default="postgres")
+    parser.add_argument(
+        "--source",
+        choices=["postgres", "delta", "iceberg", "flightsql", "odbc-pg", "odbc-mariadb"],
+        default="postgres",
+    )
     opts = parser.parse_args()
+    if opts.source in ("odbc-pg", "odbc-mariadb"):
+        main_odbc(opts.rows, "psqlodbc" if opts.source == "odbc-pg" else "mariadb", opts.drop)
+        return
     if opts.source == "delta":
         main_delta(opts.rows)
         return

@@ -6,6 +6,15 @@ Params (Spice's): ``flightsql_endpoint`` (required; ``http://`` or ``grpc://`` f
 with every later call). ``<dataset>`` is the fully qualified name, e.g. ``my_catalog.schema.table``.
 Install with ``pip install 'airflow-provider-accel[flightsql]'``.
 
+TLS (Spice's params): a TLS endpoint verifies the server's certificate against the system's CAs, or
+against ``flightsql_tls_ca_certificate_file`` (a PEM file) for a private CA; the host name is checked
+without the port. Mutual TLS presents a client certificate: ``flightsql_tls_client_certificate_file``
+with ``flightsql_tls_client_key_file``, or the PEM text itself in ``flightsql_tls_client_certificate``
+with ``flightsql_tls_client_key`` (e.g. ``${secrets:...}``); the two forms exclude each other and a
+certificate needs its key. A certificate the client cannot verify (or a TLS/plaintext mismatch) is
+terminal: retrying cannot fix it. Unlike Spice, TLS params on a plaintext endpoint are an error, not
+ignored, so a mistyped scheme never sends credentials in the clear while the spicepod asks for TLS.
+
 Pushdown, as Spice does it: one ``SELECT <columns> FROM <dataset> [WHERE <filter>] [LIMIT n]`` goes
 to the server (``GetFlightInfo``, then ``DoGet`` of its endpoints) and the result streams back as
 Arrow batches, never whole. The filter is written in ANSI SQL (sqlglot's generic dialect, double-
@@ -16,6 +25,8 @@ query is sent again without it (the accelerator re-applies the filter anyway).
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
@@ -51,6 +62,15 @@ _SCHEMES = {
     "https://": "grpc+tls://",
     "grpc+tls://": "grpc+tls://",
 }
+
+
+#: Spice's TLS params -> what they hold (a path or the PEM text), for checks and messages.
+_TLS_CA_FILE = "flightsql_tls_ca_certificate_file"
+_CLIENT_FILES = ("flightsql_tls_client_certificate_file", "flightsql_tls_client_key_file")
+_CLIENT_INLINE = ("flightsql_tls_client_certificate", "flightsql_tls_client_key")
+#: gRPC's words for a TLS handshake the client refused (untrusted or mismatched certificate) or a
+#: TLS client talking to a plaintext server: configuration, never cured by retrying.
+_TLS_FAILURE = re.compile(r"x509: |tls: |certificate|TLS handshake|SSL routines", re.IGNORECASE)
 
 
 def _status(err: BaseException) -> str | None:
@@ -115,10 +135,61 @@ class FlightSqlSource(DatabaseSource):
             for p, key in (("flightsql_username", "username"), ("flightsql_password", "password"))
             if params.get(p) not in (None, "")
         }
+        kwargs.update(self._tls_options(params, tls=uri.startswith("grpc+tls://")))
         try:
             return dbapi.connect(uri, db_kwargs=kwargs, autocommit=True)
         except adbc_driver_manager.Error as err:
             raise self.classify(err) from err
+
+    def _tls_options(self, params: dict[str, Any], tls: bool) -> dict[str, str]:
+        """The ADBC driver's TLS options from Spice's params (root CA, client identity)."""
+        from adbc_driver_flightsql import DatabaseOptions
+
+        given = [
+            p for p in (_TLS_CA_FILE, *_CLIENT_FILES, *_CLIENT_INLINE) if params.get(p) not in (None, "")
+        ]
+        if not tls:
+            if given:
+                self.terminal(
+                    f"{', '.join(given)} set, but flightsql_endpoint is plaintext: use https:// or "
+                    "grpc+tls:// for TLS, or remove the TLS params"
+                )
+            return {}
+        options: dict[str, str] = {}
+        if _TLS_CA_FILE in given:
+            options[DatabaseOptions.TLS_ROOT_CERTS.value] = self._read_pem(params, _TLS_CA_FILE)
+        files = [p for p in _CLIENT_FILES if p in given]
+        inline = [p for p in _CLIENT_INLINE if p in given]
+        if files and inline:
+            self.terminal(
+                f"{', '.join(files)} and {', '.join(inline)} both set: give the client certificate "
+                "and key either as files or inline, not both"
+            )
+        for pair in (_CLIENT_FILES, _CLIENT_INLINE):
+            chosen = [p for p in pair if p in given]
+            if len(chosen) == 1:
+                missing = next(p for p in pair if p not in chosen)
+                self.terminal(f"{chosen[0]} is set without {missing}: a client certificate needs its key")
+        if files:
+            cert, key = (self._read_pem(params, p) for p in _CLIENT_FILES)
+        elif inline:
+            cert, key = (str(params[p]) for p in _CLIENT_INLINE)
+        if files or inline:
+            options[DatabaseOptions.MTLS_CERT_CHAIN.value] = cert
+            options[DatabaseOptions.MTLS_PRIVATE_KEY.value] = key
+        return options
+
+    def _read_pem(self, params: dict[str, Any], name: str) -> str:
+        path = Path(str(params[name])).expanduser()
+        try:
+            return path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            self.terminal(f"{name}: cannot read the PEM file {str(path)!r} ({err})", err)
+
+    def is_transient(self, err: BaseException) -> bool:
+        if _TLS_FAILURE.search(str(err)):
+            return False
+        return super().is_transient(err)
 
     def error_cause(self, err: BaseException) -> str:
         status = _status(err)
@@ -127,6 +198,14 @@ class FlightSqlSource(DatabaseSource):
             return (
                 f"the Flight SQL server refused the credentials ({text}); "
                 "check flightsql_username and flightsql_password"
+            )
+        if _TLS_FAILURE.search(text):
+            return (
+                f"the TLS handshake with the Flight SQL server failed ({text}); if the server's "
+                "certificate is signed by a private CA, set flightsql_tls_ca_certificate_file to that CA's "
+                "PEM file, check that the endpoint's host name is one the certificate names, and that the "
+                "server speaks TLS (https:// or grpc+tls://) or plaintext (http:// or grpc://) as the "
+                "endpoint says"
             )
         return text
 

@@ -26,9 +26,14 @@ MySQL/MariaDB unsigned integers are widened (ODBC has no unsigned SQL types, so 
 booleans (``BoolsAsChar=0`` unless the connection string says otherwise), streams through a cursor
 (``UseDeclareFetch=1``: by default it reads the whole result first), float8 is a double (not a
 float) and unconstrained NUMERIC is ``NUMERIC(38,10)`` (the driver's default would round to 6
-decimals). Known limit: MariaDB Connector/ODBC 3.1 (Debian 12's) reads a whole result into the
-driver's memory before the first batch, so the memory bound holds for the Arrow side only; the
-``mysql:`` source streams. ODBC has no time-zone-aware
+decimals). MySQL/MariaDB: MariaDB Connector/ODBC before 3.1.17 (Debian 12 ships 3.1.15) stores a
+whole result in the driver before the first row, and its streaming mode (``NO_CACHE=1`` with
+``FORWARDONLY=1``, both added here, ignored by older drivers) came in 3.1.17. So a table with a
+single-column primary key is read in keyed chunks (``WHERE key > ? ORDER BY key LIMIT`` the rows per
+batch) inside one ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``: the driver holds one
+chunk, and every chunk sees the same snapshot (InnoDB; a non-transactional table gets no snapshot).
+A table without such a key is read with one query, which such a driver holds whole (logged; the
+``mysql:`` source streams it). ODBC has no time-zone-aware
 timestamp type: TIMESTAMP WITH TIME ZONE arrives as the wall time of the session, which is set to the
 accelerator's DuckDB TimeZone (UTC) for PostgreSQL and MySQL, so pushed-down comparisons agree.
 
@@ -40,8 +45,10 @@ connect" errors are transient; the rest (``28`` authorization, ``42`` syntax or 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -151,11 +158,17 @@ DEFAULT_MAX_ROWS_PER_BATCH = 65_536
 
 #: Driver options added unless the connection string sets them. psqlodbc: BOOLEAN as a boolean (not
 #: the characters '1'/'0'), and a server-side cursor read 10,000 rows at a time (without it the driver
-#: loads the whole result into memory before returning its first row). MariaDB Connector/ODBC 3.1
-#: buffers the whole result whatever NO_CACHE says (measured): see the module's docstring.
+#: loads the whole result into memory before returning its first row).
 _DRIVER_OPTIONS: dict[str, tuple[tuple[str, str], ...]] = {
     "postgresql": (("BoolsAsChar", "0"), ("UseDeclareFetch", "1"), ("Fetch", "10000")),
+    # MariaDB Connector/ODBC 3.1.17+ (and MySQL's): stream forward-only results row by row instead of
+    # storing them whole. 3.1.15 (Debian 12's) has neither key and ignores both: see _MYSQL_KEY_SQL.
+    "mysql": (("NO_CACHE", "1"), ("FORWARDONLY", "1")),
 }
+
+#: Catalog lookups: a few rows, but LONGTEXT columns (information_schema's COLUMN_TYPE) for which
+#: arrow-odbc's defaults (65,535 rows, 512 MB, two buffers) reserved over 1 GB before the first row.
+_CATALOG_BATCH: dict[str, int] = {"batch_size": 64, "max_bytes_per_batch": 8 << 20, "max_text_size": 65_536}
 
 #: Keys of a connection string shown in messages (never Uid/Pwd or driver-specific secrets).
 _SAFE_KEYS = ("driver", "dsn", "server", "host", "servername", "port", "database", "db")
@@ -164,6 +177,21 @@ _MYSQL_CATALOG_SQL = (
     "SELECT COLUMN_NAME, COLUMN_TYPE FROM information_schema.COLUMNS "
     "WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?"
 )
+#: The single-column primary key of a MySQL/MariaDB table, by which a scan reads in keyed chunks.
+#: MariaDB Connector/ODBC before 3.1.17 stores a whole result in the client before the first row
+#: (mysql_stmt_store_result; result streaming, NO_CACHE, came in 3.1.17), so one SELECT of a big table
+#: costs its size in memory; ``WHERE key > last ORDER BY key LIMIT n`` chunks bound that by n rows.
+_MYSQL_KEY_SQL = (
+    "SELECT k.COLUMN_NAME, c.DATA_TYPE FROM information_schema.KEY_COLUMN_USAGE k "
+    "JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA "
+    "AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME "
+    "WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND k.TABLE_NAME = ?"
+)
+#: Key types whose last value, bound back as text, compares as the server orders them.
+_CHUNK_KEY_TYPES = frozenset(
+    {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "char", "varchar", "date",
+     "datetime", "timestamp"}
+)  # fmt: skip
 #: PostgreSQL columns psqlodbc misreports: unconstrained NUMERIC (read as NUMERIC(28,6)) and float8
 #: (reported as SQL_FLOAT with a decimal precision that arrow-odbc reads as single precision).
 _PG_CATALOG_SQL = (
@@ -244,6 +272,11 @@ class OdbcSource(DatabaseSource):
         self._conn: Any = None
         self._target: OdbcTarget | None = None
         self.batch_options: dict[str, int | None] = {}
+        #: The single-column primary key a MySQL/MariaDB scan reads in chunks by (see _MYSQL_KEY_SQL).
+        self.chunk_key: str | None = None
+        #: The filter (in the server's dialect) the current chunked scan sends, once the server took it.
+        self._chunk_where: str | None = None
+        self._chunking = False
 
     # -- params ------------------------------------------------------------------------------
 
@@ -407,6 +440,7 @@ class OdbcSource(DatabaseSource):
             casts: set[str] = set()
             if target.sql_dialect == "mysql":
                 overrides = self._mysql_types(conn, target)
+                self.chunk_key = self._mysql_chunk_key(conn, target)
             elif target.sql_dialect == "postgresql":
                 casts, overrides = self._pg_types(conn)
         except RefreshError:
@@ -431,7 +465,9 @@ class OdbcSource(DatabaseSource):
     def _mysql_types(self, conn: Any, target: OdbcTarget) -> dict[str, tuple[pa.DataType, pa.DataType]]:
         """Unsigned integers and TINYINT(1) from MySQL's catalog: ``name -> (type, type read as)``."""
         database = target.parts[-2] if len(target.parts) >= 2 else None
-        reader = conn.read_arrow_batches(_MYSQL_CATALOG_SQL, parameters=[database, target.parts[-1]])
+        reader = conn.read_arrow_batches(
+            _MYSQL_CATALOG_SQL, parameters=[database, target.parts[-1]], **_CATALOG_BATCH
+        )
         out: dict[str, tuple[pa.DataType, pa.DataType]] = {}
         for batch in reader:
             for name, column_type in zip(
@@ -445,9 +481,27 @@ class OdbcSource(DatabaseSource):
                     out[name] = (pa.bool_(), pa.int8())
         return out
 
+    def _mysql_chunk_key(self, conn: Any, target: OdbcTarget) -> str | None:
+        """The table's primary key when it is one column of an orderable type, else ``None``."""
+        database = target.parts[-2] if len(target.parts) >= 2 else None
+        reader = conn.read_arrow_batches(
+            _MYSQL_KEY_SQL, parameters=[database, target.parts[-1]], **_CATALOG_BATCH
+        )
+        keys = [row for batch in reader for row in zip(*(c.to_pylist() for c in batch.columns), strict=True)]
+        if len(keys) == 1 and str(keys[0][1]).lower() in _CHUNK_KEY_TYPES:
+            return str(keys[0][0])
+        log.info(
+            "Dataset %s: %s has no single-column primary key to read it in chunks by; it is read with "
+            "one query, which drivers that store a whole result (MariaDB Connector/ODBC < 3.1.17) hold "
+            "in memory at once",
+            self.dataset.name,
+            self.relation(),
+        )
+        return None
+
     def _pg_types(self, conn: Any) -> tuple[set[str], dict[str, tuple[pa.DataType, pa.DataType]]]:
         """Unconstrained NUMERIC columns (read cast to NUMERIC(38,10)) and float8 ones (read as double)."""
-        reader = conn.read_arrow_batches(_PG_CATALOG_SQL, parameters=[self.relation()])
+        reader = conn.read_arrow_batches(_PG_CATALOG_SQL, parameters=[self.relation()], **_CATALOG_BATCH)
         casts: set[str] = set()
         overrides: dict[str, tuple[pa.DataType, pa.DataType]] = {}
         for batch in reader:
@@ -479,14 +533,29 @@ class OdbcSource(DatabaseSource):
         transport = pa.schema([pa.field(c.name, getattr(c, "transport", None) or c.arrow) for c in chosen])
         where_sql = self.pushable_where(request.where, duckdb_timezone(con)) if request.where else None
 
+        key = self.chunk_key
+        extra_key = key is not None and key not in schema.names
+        if key is not None and extra_key:
+            by_name = {c.name: c for c in self.columns()}
+            key_column = by_name[key]
+            transport = transport.append(
+                pa.field(key, getattr(key_column, "transport", None) or key_column.arrow)
+            )
+
         self.close()
         conn = self._connect()
         self._conn = conn
 
-        def run(query: str) -> Any:
-            return conn.read_arrow_batches(query, schema=transport, **self.batch_options)
+        def run(query: str, parameters: list[str | None] | None = None) -> Any:
+            return conn.read_arrow_batches(
+                query, schema=transport, parameters=parameters, **self.batch_options
+            )
 
+        self._chunking = key is not None
         try:
+            if key is not None:
+                # One snapshot for every chunk, so the table reads as of one moment (InnoDB).
+                conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             driver_reader = self.execute_pushed(run, request, where_sql)
         except RefreshError:
             self.close()
@@ -494,12 +563,88 @@ class OdbcSource(DatabaseSource):
         except Exception as err:
             self.close()
             raise self.classify(err) from err
-        return SourceScan(reader=self.reader(schema, iterate(driver_reader), on_close=self.close))
+        finally:
+            self._chunking = False
+        if key is None:
+            return SourceScan(reader=self.reader(schema, iterate(driver_reader), on_close=self.close))
+        chunks = self._keyed_chunks(run, driver_reader, request, key, extra_key)
+        return SourceScan(reader=self.reader(schema, chunks, on_close=self.close))
+
+    # -- keyed chunks (MySQL/MariaDB) --------------------------------------------------------------
+
+    def _chunk_rows(self) -> int:
+        return self.batch_options.get("batch_size") or DEFAULT_MAX_ROWS_PER_BATCH
+
+    def build_query(self, request: ScanRequest, where_sql: str | None) -> str:
+        if not self._chunking:
+            return super().build_query(request, where_sql)
+        self._chunk_where = where_sql  # execute_pushed's last call is the query the server took
+        return self._chunk_query(
+            request, where_sql, self._chunk_limit(request, where_sql, 0), after_key=False
+        )
+
+    def _chunk_query(self, request: ScanRequest, where_sql: str | None, limit: int, after_key: bool) -> str:
+        """``SELECT ... [WHERE filter AND] key > ? ORDER BY key LIMIT chunk``: one chunk of the scan."""
+        assert self.chunk_key is not None
+        names = [c.select for c in self.wanted_columns(request)]
+        key = self.quote(self.chunk_key)
+        if self.chunk_key not in [c.name for c in self.wanted_columns(request)]:
+            names.append(key)
+        conditions = [f"({where_sql})"] if where_sql is not None else []
+        if after_key:
+            conditions.append(f"{key} > ?")
+        sql = f"SELECT {', '.join(names)} FROM {self.relation()}"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        return f"{sql} ORDER BY {key} LIMIT {limit}"
+
+    def _chunk_limit(self, request: ScanRequest, where_sql: str | None, read: int) -> int:
+        """Rows the next chunk asks for: a chunk, or what is left of a LIMIT pushed with its filter."""
+        pushed_limit = request.limit is not None and (request.where is None or where_sql is not None)
+        if pushed_limit and request.limit is not None:
+            return max(0, min(self._chunk_rows(), int(request.limit) - read))
+        return self._chunk_rows()
+
+    def _keyed_chunks(
+        self, run: Any, first: Any, request: ScanRequest, key: str, extra_key: bool
+    ) -> Iterator[pa.RecordBatch]:
+        """The batches of ``first`` (chunk one), then of each next chunk, until one comes back short.
+
+        A chunk shorter than it asked for is the end of the table: a session killed between chunks
+        fails the next query, so the stream can never end early looking complete.
+        """
+        where_sql = self._chunk_where
+        reader, read, last = first, 0, None
+        while True:
+            asked = self._chunk_limit(request, where_sql, read)
+            got = 0
+            for batch in reader:
+                if batch.num_rows == 0:
+                    continue
+                got += batch.num_rows
+                last = batch.column(key)[batch.num_rows - 1].as_py()
+                yield batch.drop_columns([key]) if extra_key else batch
+            read += got
+            following = self._chunk_limit(request, where_sql, read)
+            if got < asked or following == 0:
+                return
+            query = self._chunk_query(request, where_sql, following, after_key=True)
+            log.debug("Dataset %s: next chunk after %s = %r", self.dataset.name, key, last)
+            reader = run(query, [_key_text(last)])
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             _release(conn)
+
+
+def _key_text(value: Any) -> str | None:
+    """A key value bound back as text the server parses as the column's type (``2024-01-02 03:04:05``)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    return str(value)
 
 
 def _release(conn: Any) -> None:

@@ -133,8 +133,17 @@ class _NoopAuth(flight.ServerAuthHandler):  # type: ignore[misc]
 class DuckDBFlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
     """Flight SQL statements over one DuckDB database file; every query text is recorded."""
 
-    def __init__(self, database: Path, location: str, batch_rows: int = 1000) -> None:
-        super().__init__(location, auth_handler=_NoopAuth(), middleware={"auth": _AuthFactory()})
+    def __init__(
+        self, database: Path, location: str, batch_rows: int = 1000, tls: ServerTls | None = None
+    ) -> None:
+        tls_kwargs: dict[str, Any] = {}
+        if tls is not None:
+            tls_kwargs["tls_certificates"] = [flight.CertKeyPair(tls.cert, tls.key)]
+            if tls.client_ca is not None:  # mutual TLS: clients must present a certificate it signed
+                tls_kwargs.update(verify_client=True, root_certificates=tls.client_ca)
+        super().__init__(
+            location, auth_handler=_NoopAuth(), middleware={"auth": _AuthFactory()}, **tls_kwargs
+        )
         self.database = database
         self.batch_rows = batch_rows
         self.queries: list[str] = []
@@ -196,6 +205,15 @@ class DuckDBFlightSqlServer(flight.FlightServerBase):  # type: ignore[misc]
         return flight.GeneratorStream(reader.schema, failing())
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """The server's certificate and key (PEM), and the CA its clients' certificates must chain to."""
+
+    cert: bytes
+    key: bytes
+    client_ca: bytes | None = None
+
+
 @dataclass
 class FlightSql:
     server: DuckDBFlightSqlServer
@@ -205,10 +223,14 @@ class FlightSql:
 
 
 @contextmanager
-def flightsql_server(database: Path, batch_rows: int = 1000) -> Iterator[FlightSql]:
-    """Serve ``database`` on grpc://127.0.0.1:<ephemeral port>; username/password required."""
-    server = DuckDBFlightSqlServer(database, "grpc://127.0.0.1:0", batch_rows)
-    endpoint = f"grpc://127.0.0.1:{server.port}"
+def flightsql_server(
+    database: Path, batch_rows: int = 1000, tls: ServerTls | None = None
+) -> Iterator[FlightSql]:
+    """Serve ``database`` on grpc://127.0.0.1:<ephemeral port> (grpc+tls:// with ``tls``);
+    username/password required."""
+    scheme = "grpc+tls" if tls is not None else "grpc"
+    server = DuckDBFlightSqlServer(database, f"{scheme}://127.0.0.1:0", batch_rows, tls)
+    endpoint = f"{scheme}://127.0.0.1:{server.port}"
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:

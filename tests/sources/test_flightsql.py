@@ -26,7 +26,8 @@ from ._helpers import accelerated, dataset, load
 pytest.importorskip("adbc_driver_flightsql")
 pytest.importorskip("pyarrow.flight")
 
-from .flightsql_server import FlightSql, flightsql_server
+from .flightsql_server import FlightSql, ServerTls, flightsql_server
+from .tls_certs import Authority
 
 _EVENTS = """
 SELECT i::BIGINT AS id, (i / 4)::DECIMAL(10, 2) AS amount,
@@ -205,3 +206,116 @@ def test_bad_endpoint_is_terminal(endpoint: str, message: str) -> None:
     src = source_for(dataset("flightsql:t", {"flightsql_endpoint": endpoint}))
     with pytest.raises(TerminalRefreshError, match=message):
         src.schema(duckdb.connect())
+
+
+# -- TLS -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def authority() -> Authority:
+    return Authority()
+
+
+@pytest.fixture
+def tls_served(tmp_path: Path, authority: Authority) -> Iterator[FlightSql]:
+    """The same server over grpc+tls://, with a certificate for 127.0.0.1 signed by a test CA."""
+    database = tmp_path / "server.duckdb"
+    _insert(database, 1, 21)
+    leaf = authority.issue("flightsql test server", server=True)
+    with flightsql_server(database, tls=ServerTls(leaf.cert, leaf.key)) as server:
+        yield server
+
+
+def test_tls_with_the_ca_file_reads_the_table(
+    tls_served: FlightSql, authority: Authority, tmp_path: Path
+) -> None:
+    """grpc+tls:// with flightsql_tls_ca_certificate_file: the certificate verifies and rows arrive."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(authority.pem)
+    assert tls_served.endpoint.startswith("grpc+tls://")
+    src = _source(tls_served, flightsql_tls_ca_certificate_file=str(ca_file))
+    con = duckdb.connect()
+    load(src.scan(ScanRequest(columns=("id",), where='"id" > 15'), con), con)
+    assert con.execute("SELECT list(id ORDER BY id) FROM t").fetchall() == [([16, 17, 18, 19, 20],)]
+    assert tls_served.server.queries[-1] == 'SELECT "id" FROM "sales"."events" WHERE "id" > 15'
+
+
+def test_https_endpoint_is_tls_too(tls_served: FlightSql, authority: Authority, tmp_path: Path) -> None:
+    """Spice's https:// form reaches the same TLS server."""
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(authority.pem)
+    endpoint = tls_served.endpoint.replace("grpc+tls://", "https://")
+    src = _source(tls_served, flightsql_endpoint=endpoint, flightsql_tls_ca_certificate_file=str(ca_file))
+    assert src.schema(duckdb.connect()).names[0] == "id"
+
+
+@pytest.mark.parametrize("trust", ["system CAs", "another CA"])
+def test_untrusted_certificate_is_terminal_with_a_clear_message(
+    tls_served: FlightSql, tmp_path: Path, trust: str
+) -> None:
+    """A server certificate the client cannot verify is terminal and names the CA param."""
+    params: dict[str, str] = {}
+    if trust == "another CA":
+        other = tmp_path / "other.pem"
+        other.write_bytes(Authority("someone else's CA").pem)
+        params["flightsql_tls_ca_certificate_file"] = str(other)
+    src = _source(tls_served, **params)
+    with pytest.raises(
+        TerminalRefreshError, match=r"TLS handshake .* failed.*flightsql_tls_ca_certificate_file"
+    ):
+        src.schema(duckdb.connect())
+
+
+def test_mutual_tls_presents_the_client_certificate(tmp_path: Path, authority: Authority) -> None:
+    """A server requiring client certificates takes the file pair and the inline pair; it refuses none.
+
+    Refused, gRPC shows the client only a broken connection, so that failure is transient by type.
+    """
+    database = tmp_path / "server.duckdb"
+    _insert(database, 1, 4)
+    leaf = authority.issue("flightsql test server", server=True)
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(authority.pem)
+    client = authority.issue("accel client", server=False)
+    cert_file, key_file = client.write(tmp_path, "client")
+    with flightsql_server(database, tls=ServerTls(leaf.cert, leaf.key, client_ca=authority.pem)) as server:
+        base = {**server.params, "flightsql_tls_ca_certificate_file": str(ca_file)}
+        as_files = {
+            "flightsql_tls_client_certificate_file": str(cert_file),
+            "flightsql_tls_client_key_file": str(key_file),
+        }
+        inline = {
+            "flightsql_tls_client_certificate": client.cert.decode(),
+            "flightsql_tls_client_key": client.key.decode(),
+        }
+        for identity in (as_files, inline):
+            src = source_for(dataset("flightsql:sales.events", {**base, **identity}))
+            assert src.schema(duckdb.connect()).names[0] == "id"
+        with pytest.raises(TransientRefreshError):
+            source_for(dataset("flightsql:sales.events", base)).schema(duckdb.connect())
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"flightsql_tls_client_certificate_file": "/c.pem"}, "without flightsql_tls_client_key_file"),
+        (
+            {"flightsql_tls_client_certificate_file": "/c.pem", "flightsql_tls_client_key_file": "/k.pem",
+             "flightsql_tls_client_certificate": "PEM", "flightsql_tls_client_key": "PEM"},
+            "either as files or inline",
+        ),
+        ({"flightsql_tls_ca_certificate_file": "/no/such/ca.pem"}, "cannot read the PEM file '/no/such/"),
+    ],
+)  # fmt: skip
+def test_bad_tls_params_are_terminal(params: dict[str, str], message: str) -> None:
+    """An unpaired client certificate, both forms at once, or an unreadable file: terminal, saying which."""
+    src = source_for(dataset("flightsql:t", {"flightsql_endpoint": "grpc+tls://127.0.0.1:1", **params}))
+    with pytest.raises(TerminalRefreshError, match=message):
+        src.schema(duckdb.connect())
+
+
+def test_tls_params_on_a_plaintext_endpoint_are_terminal(tmp_path: Path) -> None:
+    """A CA file with a grpc:// endpoint is a mistake: terminal, naming the param and the schemes."""
+    params = {"flightsql_endpoint": "grpc://127.0.0.1:1", "flightsql_tls_ca_certificate_file": "/ca.pem"}
+    with pytest.raises(TerminalRefreshError, match=r"flightsql_tls_ca_certificate_file set.*grpc\+tls://"):
+        source_for(dataset("flightsql:t", params)).schema(duckdb.connect())
