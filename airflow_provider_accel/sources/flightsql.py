@@ -3,7 +3,11 @@
 Params (Spice's): ``flightsql_endpoint`` (required; ``http://`` or ``grpc://`` for plaintext,
 ``https://`` or ``grpc+tls://`` for TLS, as Spice reads them), ``flightsql_username`` and
 ``flightsql_password`` (Flight's Basic-auth handshake; the bearer token the server returns is sent
-with every later call). ``<dataset>`` is the fully qualified name, e.g. ``my_catalog.schema.table``.
+with every later call). A server that hands out tokens itself (Dremio's personal access tokens, a
+Spice runtime's API key, InfluxDB 3) takes ``flightsql_token`` instead: sent as ``Authorization:
+Bearer <token>`` on every call. Spice documents no token param for this connector; the name is this
+provider's own, in Spice's ``flightsql_`` namespace, and exclusive with the username/password pair.
+``<dataset>`` is the fully qualified name, e.g. ``my_catalog.schema.table``.
 Install with ``pip install 'airflow-provider-accel[flightsql]'``.
 
 TLS (Spice's params): a TLS endpoint verifies the server's certificate against the system's CAs, or
@@ -135,6 +139,16 @@ class FlightSqlSource(DatabaseSource):
             for p, key in (("flightsql_username", "username"), ("flightsql_password", "password"))
             if params.get(p) not in (None, "")
         }
+        token = params.get("flightsql_token")
+        if token not in (None, ""):
+            if kwargs:
+                self.terminal(
+                    "flightsql_token and flightsql_username/flightsql_password both set: "
+                    "authenticate with the token or with the username and password, not both"
+                )
+            from adbc_driver_flightsql import DatabaseOptions
+
+            kwargs[DatabaseOptions.AUTHORIZATION_HEADER.value] = f"Bearer {token}"
         kwargs.update(self._tls_options(params, tls=uri.startswith("grpc+tls://")))
         try:
             return dbapi.connect(uri, db_kwargs=kwargs, autocommit=True)
@@ -197,7 +211,7 @@ class FlightSqlSource(DatabaseSource):
         if status in ("UNAUTHENTICATED", "UNAUTHORIZED"):
             return (
                 f"the Flight SQL server refused the credentials ({text}); "
-                "check flightsql_username and flightsql_password"
+                "check flightsql_username and flightsql_password, or flightsql_token"
             )
         if _TLS_FAILURE.search(text):
             return (

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.flight as flight
 
 USER, PASSWORD = "spicy", "s3cret"
+#: A token the server accepts without a handshake, as one it issued earlier (a personal access token).
+ISSUED_TOKEN = "pat-0123456789abcdef"
 _SQL = "type.googleapis.com/arrow.flight.protocol.sql."
 
 # -- protobuf, just enough ------------------------------------------------------------------------
@@ -95,7 +97,7 @@ class _AuthFactory(flight.ServerMiddlewareFactory):  # type: ignore[misc]
     """Basic credentials buy a bearer token; every other call must carry a token."""
 
     def __init__(self) -> None:
-        self.tokens: set[str] = set()
+        self.tokens: set[str] = {ISSUED_TOKEN}
 
     def start_call(self, info: Any, headers: dict[str, list[str]]) -> Any:
         auth = next(iter(headers.get("authorization", [])), "")

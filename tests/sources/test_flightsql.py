@@ -26,7 +26,7 @@ from ._helpers import accelerated, dataset, load
 pytest.importorskip("adbc_driver_flightsql")
 pytest.importorskip("pyarrow.flight")
 
-from .flightsql_server import FlightSql, ServerTls, flightsql_server
+from .flightsql_server import ISSUED_TOKEN, FlightSql, ServerTls, flightsql_server
 from .tls_certs import Authority
 
 _EVENTS = """
@@ -187,6 +187,37 @@ def test_bad_credentials_are_terminal_with_a_clear_message(served: FlightSql) ->
     """A password the server refuses is terminal and names the credential params."""
     src = _source(served, flightsql_password="wrong")
     with pytest.raises(TerminalRefreshError, match=r"refused the credentials.*flightsql_password"):
+        src.schema(duckdb.connect())
+
+
+def _token_source(served: FlightSql, token: str, **params: str) -> FlightSqlSource:
+    src = source_for(
+        dataset(
+            "flightsql:sales.events",
+            {"flightsql_endpoint": served.endpoint, "flightsql_token": token, **params},
+        )
+    )
+    assert isinstance(src, FlightSqlSource)
+    return src
+
+
+def test_token_authenticates_every_call(served: FlightSql, tmp_path: Path) -> None:
+    """flightsql_token is sent as a bearer token, with no handshake: the table loads whole."""
+    hook = DuckDBAcceleratorHook(data_dir=tmp_path)
+    params = {"flightsql_endpoint": served.endpoint, "flightsql_token": ISSUED_TOKEN}
+    assert hook.refresh(accelerated("flightsql:sales.events", params, name="events")).rows == 20
+
+
+def test_refused_token_is_terminal_and_names_it(served: FlightSql) -> None:
+    """A token the server does not know is terminal, and the message names flightsql_token."""
+    with pytest.raises(TerminalRefreshError, match=r"refused the credentials.*flightsql_token"):
+        _token_source(served, "pat-unknown").schema(duckdb.connect())
+
+
+def test_token_with_username_and_password_is_terminal(served: FlightSql) -> None:
+    """A token and a username/password together are refused before connecting: choose one."""
+    src = _token_source(served, ISSUED_TOKEN, flightsql_username="spicy", flightsql_password="s3cret")
+    with pytest.raises(TerminalRefreshError, match=r"not both"):
         src.schema(duckdb.connect())
 
 
