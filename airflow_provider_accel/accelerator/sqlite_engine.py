@@ -111,6 +111,9 @@ def _stored_literal(declared: str, time_column: TimeColumn, value: Any) -> str:
     if isinstance(value, dt.datetime):
         if declared == "DATE":
             text = value.date().isoformat()
+        elif declared == "TIMESTAMP":  # stored without an offset: compare like with like (UTC)
+            naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+            text = naive.strftime(_TIMESTAMP_TEXT)
         elif value.tzinfo is not None or declared == "TIMESTAMPTZ":
             utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
             text = utc.strftime(_TIMESTAMP_TEXT) + "+00:00"
@@ -352,7 +355,8 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
                     target = AppendTarget(dataset, f"main.{table}", staged, names, plan.dedup_cutoff)
                     written = plan.strategy.merge(sql, plan, target)
                 live_columns = [name for name, _ in sql.describe(f"main.{table}")]
-                evict_and_index(sql, dataset, f"main.{table}", live_columns)  # in this transaction
+                # Unqualified: CREATE INDEX ... ON takes no schema (the name resolves to main first).
+                evict_and_index(sql, dataset, table, live_columns)  # in this transaction
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
