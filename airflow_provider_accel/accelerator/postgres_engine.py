@@ -298,7 +298,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             target = AppendTarget(dataset, qualified, staged, names, plan.dedup_cutoff)
             written = plan.strategy.merge(sql, plan, target)
             cursor.execute(f"DROP TABLE {staged}")
-            evict_and_index(sql, dataset, qualified, [name for name, _ in sql.describe(qualified)])
+            columns = [name for name, _ in sql.describe(qualified)] if indexes.specs(dataset) else []
+            evict_and_index(sql, dataset, qualified, columns)
             self._record(cursor, qualified, stream.source_columns)
             total, watermark = self._stats(cursor, dataset, qualified)
             con.commit()
@@ -307,21 +308,27 @@ class PostgresAcceleratorHook(ArrowEngineHook):
     # -- the source's columns at the last refresh: the table's comment, written in the commit ----
 
     @staticmethod
-    def _record(cursor: Any, qualified: str, columns: list[tuple[str, str]]) -> None:
+    def _recorded(cursor: Any, qualified: str) -> list[tuple[str, str]] | None:
+        cursor.execute(f"SELECT obj_description(to_regclass({sql_string(qualified)}), 'pg_class')")
+        row = cursor.fetchone()
+        try:
+            columns = json.loads(row[0])[SOURCE_COLUMNS_KEY] if row and row[0] else None
+        except (ValueError, TypeError, KeyError):
+            return None  # a comment of someone else's: no record
+        return None if columns is None else [(str(c[0]), str(c[1])) for c in columns]
+
+    @classmethod
+    def _record(cls, cursor: Any, qualified: str, columns: list[tuple[str, str]]) -> None:
+        # Written only when it changes: COMMENT takes a lock that autovacuum's also takes.
+        if cls._recorded(cursor, qualified) == columns:
+            return
         record = json.dumps({SOURCE_COLUMNS_KEY: [[name, type_] for name, type_ in columns]})
         cursor.execute(f"COMMENT ON TABLE {qualified} IS {sql_string(record)}")
 
     def recorded_source(self, dataset: Dataset) -> list[tuple[str, str]] | None:
         schema, table, _ = self.names(dataset)
         with self.connect(dataset) as con, con.cursor() as cursor:
-            regclass = f"to_regclass({sql_string(f'{schema}.{table}')})"
-            cursor.execute(f"SELECT obj_description({regclass}, 'pg_class')")
-            row = cursor.fetchone()
-        try:
-            columns = json.loads(row[0])[SOURCE_COLUMNS_KEY] if row and row[0] else None
-        except (ValueError, TypeError, KeyError):
-            return None  # a comment of someone else's: no record
-        return None if columns is None else [(str(c[0]), str(c[1])) for c in columns]
+            return self._recorded(cursor, f"{schema}.{table}")
 
     def delete_where(
         self, dataset: Dataset, period: tuple[TimeColumn, Any] | None, condition: str | None

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from airflow_provider_accel.accelerator import schema_change
+from airflow_provider_accel.accelerator import indexes, schema_change
 from airflow_provider_accel.accelerator.conflict import AppendTarget
 from airflow_provider_accel.accelerator.engine import SQLITE, EngineCapabilities
 from airflow_provider_accel.accelerator.finish import evict_and_index
@@ -354,7 +354,7 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
                     names = tuple(name for name, _ in sql.describe(staged))
                     target = AppendTarget(dataset, f"main.{table}", staged, names, plan.dedup_cutoff)
                     written = plan.strategy.merge(sql, plan, target)
-                live_columns = [name for name, _ in sql.describe(f"main.{table}")]
+                live_columns = [n for n, _ in sql.describe(f"main.{table}")] if indexes.specs(dataset) else []
                 # Unqualified: CREATE INDEX ... ON takes no schema (the name resolves to main first).
                 evict_and_index(sql, dataset, table, live_columns)  # in this transaction
                 con.execute("COMMIT")

@@ -338,6 +338,9 @@ def _parse_acceleration(
     if uses_snapshots:
         from airflow_provider_accel.spicepod.model import Engine
 
+        # The key that turned snapshots on: a replica's refresh_mode, else acceleration.snapshots.
+        field_name = "refresh_mode" if is_replica and behavior is SnapshotBehavior.DISABLED else "snapshots"
+        value = "snapshot" if field_name == "refresh_mode" else behavior.value
         if acceleration.engine in (Engine.SQLITE, Engine.POSTGRES):
             # A snapshot is a checked DuckDB file (publish, bootstrap and replicas verify it with DuckDB).
             where = (
@@ -345,10 +348,6 @@ def _parse_acceleration(
                 if acceleration.engine is Engine.POSTGRES
                 else "a snapshot is a DuckDB file here"
             )
-            field_name = (
-                "refresh_mode" if is_replica and behavior is SnapshotBehavior.DISABLED else "snapshots"
-            )
-            value = "snapshot" if field_name == "refresh_mode" else behavior.value
             raise error(
                 field_name,
                 value,
@@ -356,10 +355,6 @@ def _parse_acceleration(
                 "or set acceleration.snapshots to disabled",
             )
         if store is None or not store.enabled:
-            field_name = (
-                "refresh_mode" if is_replica and behavior is SnapshotBehavior.DISABLED else "snapshots"
-            )
-            value = "snapshot" if field_name == "refresh_mode" else behavior.value
             raise error(
                 field_name,
                 value,

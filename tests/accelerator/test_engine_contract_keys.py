@@ -16,8 +16,7 @@ from airflow_provider_accel.spicepod.model import Dataset, IndexKind, OnSchemaCh
 
 from ._helpers import make_dataset, write_parquet
 from .engines import EngineUnderTest
-
-T0 = dt.datetime(2024, 1, 1)
+from .test_schema_change import T0, source
 
 #: The source's column ``v`` (and an extra one) after each change; the first load has v int32.
 #: "widened" and "incompatible" are changes every engine's types can see (SQLite stores int32 and
@@ -50,16 +49,6 @@ ALLOWED = {
 }
 
 
-def _source(ids: range, columns: dict[str, pa.DataType]) -> pa.Table:
-    data: dict[str, pa.Array] = {
-        "id": pa.array(list(ids), pa.int64()),
-        "ts": pa.array([T0 + dt.timedelta(hours=i) for i in ids], pa.timestamp("us")),
-    }
-    for name, type_ in columns.items():
-        data[name] = pa.array([str(i) if type_ == pa.string() else i for i in ids], type_)
-    return pa.table(data)
-
-
 def _ids(engine: EngineUnderTest, dataset: Dataset) -> list[int]:
     return sorted(int(r[0]) for r in engine.rows(dataset, "id"))
 
@@ -72,7 +61,7 @@ def _with(dataset: Dataset, **acceleration: Any) -> Dataset:
 
 
 def _loaded(engine: EngineUnderTest, src: Path, policy: OnSchemaChange, **acceleration: Any) -> Dataset:
-    path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+    path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
     dataset = engine.on(make_dataset("events", path, time_column="ts"))
     dataset = dataclasses.replace(_with(dataset, **acceleration), on_schema_change=policy)
     engine.hook(dataset).refresh(dataset, mode=RefreshMode.FULL)
@@ -94,7 +83,7 @@ class TestOnSchemaChange:
         new_columns = CHANGES[change]
         # A full refresh reads rows 5-14; an append the rows after the watermark (10-14).
         ids = range(5, 15) if mode == "full" else range(10, 15)
-        write_parquet(src / "t.parquet", _source(ids, new_columns))
+        write_parquet(src / "t.parquet", source(ids, new_columns))
         if (change, mode) not in ALLOWED[policy]:
             with pytest.raises(TerminalRefreshError, match=rf"on_schema_change is {policy.value}") as caught:
                 engine.hook(dataset).refresh(dataset, mode=RefreshMode(mode))
@@ -122,7 +111,7 @@ class TestOnSchemaChange:
         dataset = _with(
             _loaded(engine, src, OnSchemaChange.APPEND_NEW_COLUMNS), refresh_mode=RefreshMode.APPEND
         )
-        write_parquet(src / "t.parquet", _source(range(10, 15), {}))
+        write_parquet(src / "t.parquet", source(range(10, 15), {}))
         with pytest.raises(TerminalRefreshError) as caught:
             engine.hook(dataset).refresh(dataset)
         message = str(caught.value)
@@ -130,7 +119,7 @@ class TestOnSchemaChange:
 
     def test_evolution_keeps_indexes(self, engine: EngineUnderTest, src: Path) -> None:
         """An append that drops a column and widens an indexed one keeps the unique index, in one commit."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32(), "gone": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32(), "gone": pa.int32()}))
         dataset = _with(
             engine.on(make_dataset("events", path, time_column="ts")),
             indexes={"v": IndexKind.UNIQUE},
@@ -140,7 +129,7 @@ class TestOnSchemaChange:
         engine.hook(dataset).refresh(dataset)
         names = engine.indexes(dataset)
         assert list(names.values()) == [True]
-        write_parquet(path, _source(range(10, 15), {"v": pa.float64()}))
+        write_parquet(path, source(range(10, 15), {"v": pa.float64()}))
         engine.hook(dataset).refresh(dataset)
         assert engine.columns(dataset) == {
             "id": ENGINE_TYPES[engine.name][pa.int64()],
@@ -156,7 +145,7 @@ class TestIndexes:
 
     def test_indexes_created_and_kept_across_refreshes(self, engine: EngineUnderTest, src: Path) -> None:
         """Full refreshes and appends leave exactly the dataset's indexes, unique where asked."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
         wanted = {"id": IndexKind.UNIQUE, "(ts, v)": IndexKind.ENABLED}
         dataset = _with(engine.on(make_dataset("events", path, time_column="ts")), indexes=wanted)
         engine.hook(dataset).refresh(dataset)
@@ -164,7 +153,7 @@ class TestIndexes:
         assert sorted(first.values()) == [False, True] and all(n.startswith("__accel_idx_") for n in first)
         engine.hook(dataset).refresh(dataset)  # a second full refresh: the same names, no collision
         assert engine.indexes(dataset) == first
-        write_parquet(path, _source(range(10, 15), {"v": pa.int32()}))
+        write_parquet(path, source(range(10, 15), {"v": pa.int32()}))
         engine.hook(dataset).refresh(dataset, mode=RefreshMode.APPEND)
         assert engine.indexes(dataset) == first and len(engine.rows(dataset)) == 15
         assert engine.staging_leftovers(dataset) == []
@@ -174,17 +163,15 @@ class TestIndexes:
         self, engine: EngineUnderTest, src: Path, mode: str
     ) -> None:
         """Rows that break a unique index fail the refresh naming the index; the old rows stay live."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
         dataset = _with(
             engine.on(make_dataset("events", path, time_column="ts")), indexes={"v": IndexKind.UNIQUE}
         )
         engine.hook(dataset).refresh(dataset)
         before = engine.rows(dataset)
-        duplicates = _source(range(10, 12), {"v": pa.int32()}).set_column(
-            2, "v", pa.array([3, 3], pa.int32())
-        )
+        duplicates = source(range(10, 12), {"v": pa.int32()}).set_column(2, "v", pa.array([3, 3], pa.int32()))
         if mode == "full":
-            duplicates = pa.concat_tables([_source(range(10), {"v": pa.int32()}), duplicates])
+            duplicates = pa.concat_tables([source(range(10), {"v": pa.int32()}), duplicates])
         write_parquet(path, duplicates)
         with pytest.raises(TerminalRefreshError, match=r"violate the unique index on \(v\)") as caught:
             engine.hook(dataset).refresh(dataset, mode=RefreshMode(mode))
@@ -195,7 +182,7 @@ class TestIndexes:
 
     def test_index_names_do_not_collide_across_datasets(self, engine: EngineUnderTest, src: Path) -> None:
         """Two datasets with the same index spec in one namespace (a PostgreSQL schema) each get theirs."""
-        path = write_parquet(src / "t.parquet", _source(range(5), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(5), {"v": pa.int32()}))
         names = ["events", "Events"] if engine.name == "postgres" else ["events", "others"]
         datasets = [
             _with(engine.on(make_dataset(name, path, params=None)), indexes={"id": IndexKind.UNIQUE})
@@ -217,7 +204,7 @@ class TestRetentionSql:
         self, engine: EngineUnderTest, src: Path, mode: str
     ) -> None:
         """With retention_check_enabled, the rows retention_sql matches never go live."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
         dataset = _with(
             engine.on(make_dataset("events", path, time_column="ts")),
             retention_sql="DELETE FROM events WHERE v % 2 = 1",
@@ -225,14 +212,14 @@ class TestRetentionSql:
         )
         engine.hook(dataset).refresh(dataset)
         assert _ids(engine, dataset) == [0, 2, 4, 6, 8]
-        write_parquet(path, _source(range(10, 15), {"v": pa.int32()}))
+        write_parquet(path, source(range(10, 15), {"v": pa.int32()}))
         engine.hook(dataset).refresh(dataset, mode=RefreshMode(mode))
         expected = [10, 12, 14] if mode == "full" else [0, 2, 4, 6, 8, 10, 12, 14]
         assert _ids(engine, dataset) == expected
 
     def test_retention_check_applies_retention_sql(self, engine: EngineUnderTest, src: Path) -> None:
         """The retention check deletes the rows retention_sql matches, with no retention_period needed."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
         dataset = _with(
             engine.on(make_dataset("events", path, time_column="ts")),
             retention_sql="DELETE FROM events WHERE id < 3 OR v = 9",
@@ -246,7 +233,7 @@ class TestRetentionSql:
         self, engine: EngineUnderTest, src: Path
     ) -> None:
         """A row older than the period or matching retention_sql is evicted; the others stay."""
-        path = write_parquet(src / "t.parquet", _source(range(10), {"v": pa.int32()}))
+        path = write_parquet(src / "t.parquet", source(range(10), {"v": pa.int32()}))
         dataset = _with(
             engine.on(make_dataset("events", path, time_column="ts", retention=dt.timedelta(hours=5))),
             retention_sql="DELETE FROM events WHERE v = 9",

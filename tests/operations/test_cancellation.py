@@ -11,16 +11,9 @@ from typing import Any
 from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
 
 
-def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path) -> None:
-    """Own staging files go at SIGTERM, even while the main thread is busy; live and others' stay."""
-    live = tmp_path / "big.duckdb"
-    live.write_bytes(b"live")
-    own = tmp_path / f"big.duckdb.staging-{os.getpid()}-abc"
-    own_wal = tmp_path / f"big.duckdb.staging-{os.getpid()}-abc.wal"
-    other = tmp_path / "big.duckdb.staging-1-zzz"
-    for path in (own, own_wal, other):
-        path.write_bytes(b"x")
-    received = []
+def _sigterm_inside_the_guard(live: Path, own: Path) -> list[int]:
+    """SIGTERM this process inside the guard of ``live``, wait until ``own`` goes; the signals handled."""
+    received: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
     try:
         with discard_staging_on_termination(live):
@@ -30,6 +23,19 @@ def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path)
                 time.sleep(0.05)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    return received
+
+
+def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path) -> None:
+    """Own staging files go at SIGTERM, even while the main thread is busy; live and others' stay."""
+    live = tmp_path / "big.duckdb"
+    live.write_bytes(b"live")
+    own = tmp_path / f"big.duckdb.staging-{os.getpid()}-abc"
+    own_wal = tmp_path / f"big.duckdb.staging-{os.getpid()}-abc.wal"
+    other = tmp_path / "big.duckdb.staging-1-zzz"
+    for path in (own, own_wal, other):
+        path.write_bytes(b"x")
+    received = _sigterm_inside_the_guard(live, own)
     assert not own.exists() and not own_wal.exists()
     assert live.read_bytes() == b"live" and other.exists()
     assert received == [signal.SIGTERM]  # the process's own handler still ran
@@ -77,13 +83,5 @@ def test_sigterm_deletes_a_sqlite_refresh_staging_file(tmp_path: Path) -> None:
     live.write_bytes(b"live")
     own = tmp_path / f"trips.sqlite.staging-{os.getpid()}-abc"
     own.write_bytes(b"x")
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    try:
-        with discard_staging_on_termination(live):
-            os.kill(os.getpid(), signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while own.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    assert _sigterm_inside_the_guard(live, own) == [signal.SIGTERM]
     assert not own.exists() and live.read_bytes() == b"live"
