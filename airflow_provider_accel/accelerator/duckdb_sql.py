@@ -7,6 +7,7 @@ from typing import Any
 import duckdb
 
 from airflow_provider_accel.accelerator.engine import DUCKDB, EngineCapabilities
+from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
 #: Alias under which the staging file is attached to the live file's connection.
 STAGING_ALIAS = "__accel_staging"
@@ -47,3 +48,28 @@ class DuckDBLiveSql:
 
     def describe(self, table: str) -> list[tuple[str, str]]:
         return describe(self.con, table)
+
+    def execute(self, sql: str) -> None:
+        run(self.con, sql)
+
+    def widens(self, old_type: str, new_type: str) -> bool:
+        try:
+            return bool(scalar(self.con, f"SELECT can_cast_implicitly(NULL::{old_type}, NULL::{new_type})"))
+        except duckdb.Error:
+            return False
+
+    def rebuild(self, table: str, name: str, columns: list[tuple[str, str, str]]) -> None:
+        select = ", ".join(f"{expression} AS {quote_identifier(column)}" for column, _, expression in columns)
+        run(self.con, f"CREATE OR REPLACE TABLE {table} AS SELECT {select} FROM {table}")
+
+    def index_names(self, table: str, name: str) -> list[str]:
+        rows = run(
+            self.con,
+            "SELECT index_name FROM duckdb_indexes() WHERE database_name = current_database() "
+            "AND lower(table_name) = lower(?)",
+            [name],
+        )
+        return [str(index) for (index,) in rows]
+
+    def is_unique_violation(self, err: BaseException) -> bool:
+        return isinstance(err, duckdb.ConstraintException)

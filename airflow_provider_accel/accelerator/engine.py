@@ -32,7 +32,8 @@ class EngineCapabilities:
     transactional_ddl: bool
     #: ``CREATE INDEX`` / ``CREATE UNIQUE INDEX`` on an accelerated table.
     indexes: bool
-    #: ``ALTER TABLE ... ADD / DROP COLUMN`` and ``ALTER COLUMN ... TYPE``.
+    #: ``ALTER TABLE ... ADD / DROP COLUMN`` and ``ALTER COLUMN ... TYPE``. Without it (SQLite: ADD
+    #: COLUMN only) ``on_schema_change`` rebuilds the table inside the append's transaction instead.
     alter_columns: bool
     #: The null-safe equality operator of the engine's SQL (``IS NOT DISTINCT FROM``, or ``IS``).
     null_safe_equal: str = "IS NOT DISTINCT FROM"
@@ -42,6 +43,11 @@ class EngineCapabilities:
     #: Where the data lives, for status and UI: ``"file"`` (a path) or ``"server"``
     #: (``host:port/db.schema.table``).
     location_kind: str = "file"
+    #: A column that an index covers can be dropped or retyped (DuckDB refuses, even after a DROP
+    #: INDEX in the same transaction: its evolve step rebuilds such a table instead).
+    alter_indexed_columns: bool = True
+    #: Table names differ by case (PostgreSQL's quoted names), so derived names keep the case.
+    case_sensitive_names: bool = False
 
 
 DUCKDB = EngineCapabilities(
@@ -50,6 +56,7 @@ DUCKDB = EngineCapabilities(
     transactional_ddl=True,
     indexes=True,
     alter_columns=True,
+    alter_indexed_columns=False,
 )
 
 SQLITE = EngineCapabilities(
@@ -69,6 +76,7 @@ POSTGRES = EngineCapabilities(
     indexes=True,
     alter_columns=True,
     location_kind="server",
+    case_sensitive_names=True,
 )
 
 
@@ -83,4 +91,28 @@ class LiveSql(Protocol):
 
     def describe(self, table: str) -> list[tuple[str, str]]:
         """``(column, engine type)`` of a quoted, possibly qualified table, in order."""
+        ...
+
+    def execute(self, sql: str) -> None:
+        """Run a statement (DDL) whose result is not needed."""
+        ...
+
+    def widens(self, old_type: str, new_type: str) -> bool:
+        """Whether the engine casts ``old_type`` to ``new_type`` implicitly (a lossless widening)."""
+        ...
+
+    def rebuild(self, table: str, name: str, columns: list[tuple[str, str, str]]) -> None:
+        """Replace ``table`` (quoted, possibly qualified; bare name ``name``) by a table of ``columns``.
+
+        ``columns`` are ``(name, engine type, expression over the old table)``; runs in the caller's
+        transaction, so the table is fully rebuilt or untouched.
+        """
+        ...
+
+    def index_names(self, table: str, name: str) -> list[str]:
+        """Names of the indexes on ``table`` (quoted, possibly qualified; bare name ``name``)."""
+        ...
+
+    def is_unique_violation(self, err: BaseException) -> bool:
+        """Whether ``err`` is the engine's unique-constraint (unique index) violation."""
         ...

@@ -73,3 +73,15 @@ def location(hook: AcceleratorHook, dataset: Dataset) -> str:
     if isinstance(hook, DuckDBAcceleratorHook):
         return str(hook.dataset_path(dataset))
     return hook.location(dataset)
+
+
+def local_file(hook: AcceleratorHook, dataset: Dataset) -> Path | None:
+    """The file on this host that holds the dataset (DuckDB, SQLite); ``None`` for a server engine.
+
+    Staging files are made next to it (``<file>.staging-<pid>-*``), so a cancelled refresh's own
+    staging files are found from it. A server engine's staging table lives in the refresh's
+    transaction, which the server rolls back when the killed process's connection drops.
+    """
+    if hook.capabilities.location_kind != "file":
+        return None
+    return Path(location(hook, dataset))

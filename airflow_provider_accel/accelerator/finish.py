@@ -9,7 +9,9 @@ live table inside the transaction of an in-place write (an append, or a shared f
 4. ``on_refresh_recompute_statistics``: ``ANALYZE`` (:mod:`.duckdb_params`).
 
 Every step is SQL on the connection it is given, so any engine that runs these statements in one
-transaction (or one staging database) gets the same semantics.
+transaction (or one staging database) gets the same semantics: the SQLite and PostgreSQL engines run
+steps 2 and 3 (:func:`evict_and_index`) on their staged or live table; sorting and ``ANALYZE`` are
+DuckDB params.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from airflow_provider_accel.accelerator import duckdb_params, indexes, retention
-from airflow_provider_accel.accelerator.duckdb_sql import describe
+from airflow_provider_accel.accelerator.duckdb_sql import DuckDBLiveSql, describe
 
 if TYPE_CHECKING:
     import duckdb
 
+    from airflow_provider_accel.accelerator.engine import LiveSql
     from airflow_provider_accel.spicepod.model import Dataset
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,20 @@ def finish_table(con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str) -
     """Sort, evict by retention_sql, index and analyze ``table`` (quoted); returns the rows evicted."""
     columns = [name for name, _ in describe(con, table)]
     duckdb_params.sort(con, dataset, table, columns)
+    evicted = evict_and_index(DuckDBLiveSql(con), dataset, table, columns)
+    duckdb_params.analyze(con, dataset, table)
+    return evicted
+
+
+def evict_and_index(
+    sql: LiveSql, dataset: Dataset, table: str, columns: list[str], *, index_suffix: str = ""
+) -> int:
+    """Steps 2 and 3 on any engine: evict by retention_sql, create missing indexes; rows evicted."""
     evicted = 0
     condition = retention.on_refresh_condition(dataset)
     if condition is not None:
-        evicted = retention.delete(con, table, condition)
+        evicted = retention.evict(sql, table, condition)
         if evicted:
             log.info("Dataset %s: retention_sql evicted %s rows of this refresh", dataset.name, evicted)
-    indexes.create(con, dataset, table, columns)
-    duckdb_params.analyze(con, dataset, table)
+    indexes.create(sql, dataset, table, columns, suffix=index_suffix)
     return evicted

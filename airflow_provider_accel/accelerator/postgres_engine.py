@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -29,8 +30,10 @@ from urllib.parse import quote, urlencode
 import adbc_driver_manager
 import adbc_driver_postgresql.dbapi as pg
 
+from airflow_provider_accel.accelerator import indexes, retention
 from airflow_provider_accel.accelerator.conflict import AppendTarget
 from airflow_provider_accel.accelerator.engine import POSTGRES, EngineCapabilities
+from airflow_provider_accel.accelerator.finish import evict_and_index
 from airflow_provider_accel.accelerator.sql_engine import ArrowEngineHook, ArrowStream, Written
 from airflow_provider_accel.accelerator.strategies import FetchPlan, LiveState
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
@@ -55,6 +58,11 @@ STAGING_PREFIX = "__accel_stage_"
 #: SQLSTATE classes and codes that may succeed when tried again.
 TRANSIENT_SQLSTATES = ("08", "40001", "40P01", "53", "57P01", "57P02", "57P03", "58")
 LOCK_SQLSTATES = ("55P03",)  # lock_not_available (lock_timeout)
+UNIQUE_VIOLATION = "23505"
+#: The staging table's indexes carry this suffix until the swap renames them (names are schema-wide).
+STAGED_INDEX_SUFFIX = "_staged"
+#: The table comment's key holding the source's columns at the last committed refresh.
+SOURCE_COLUMNS_KEY = "accel_source_columns"
 #: libpq reports connection failures without a SQLSTATE: these say the settings are wrong, not the server.
 TERMINAL_CONNECT_MESSAGES = (
     "does not exist",
@@ -99,6 +107,32 @@ class PostgresLiveSql:
             "ORDER BY attnum"
         )
         return [(str(name), str(type_)) for name, type_ in self.cursor.fetchall()]
+
+    def execute(self, sql: str) -> None:
+        self.cursor.execute(sql)
+
+    def widens(self, old_type: str, new_type: str) -> bool:
+        # PostgreSQL's own rule: an implicit cast (castcontext 'i') exists, such as integer -> bigint.
+        # to_regtype answers NULL rather than failing (a failure would abort the transaction).
+        self.cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_cast WHERE castcontext = 'i' "
+            f"AND castsource = to_regtype({sql_string(old_type)}) "
+            f"AND casttarget = to_regtype({sql_string(new_type)}))"
+        )
+        return bool(self.cursor.fetchone()[0])
+
+    def rebuild(self, table: str, name: str, columns: list[tuple[str, str, str]]) -> None:
+        raise NotImplementedError("PostgreSQL alters columns in place (alter_columns)")
+
+    def index_names(self, table: str, name: str) -> list[str]:
+        self.cursor.execute(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            f"WHERE i.indrelid = to_regclass({sql_string(table)})"
+        )
+        return [str(index) for (index,) in self.cursor.fetchall()]
+
+    def is_unique_violation(self, err: BaseException) -> bool:
+        return str(getattr(err, "sqlstate", "") or "") == UNIQUE_VIOLATION
 
 
 class PostgresAcceleratorHook(ArrowEngineHook):
@@ -237,9 +271,16 @@ class PostgresAcceleratorHook(ArrowEngineHook):
                 mode="create",
                 db_schema_name=self.schema(dataset),
             )
+            sql = PostgresLiveSql(cursor)
+            staged = f"{schema}.{staging}"
+            # retention_sql and indexes on the staged table, before the live table's lock is taken.
+            columns = [name for name, _ in sql.describe(staged)]
+            evict_and_index(sql, dataset, staged, columns, index_suffix=STAGED_INDEX_SUFFIX)
             # The swap: the live table's lock is taken here and released by the commit below.
             cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
-            cursor.execute(f"ALTER TABLE {schema}.{staging} RENAME TO {table}")
+            cursor.execute(f"ALTER TABLE {staged} RENAME TO {table}")
+            indexes.rename_staged(sql, dataset, schema, STAGED_INDEX_SUFFIX)
+            self._record(cursor, f"{schema}.{table}", stream.source_columns)
             total, watermark = self._stats(cursor, dataset, f"{schema}.{table}")
             con.commit()
         return Written(stream.rows, total, watermark)
@@ -257,20 +298,53 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             target = AppendTarget(dataset, qualified, staged, names, plan.dedup_cutoff)
             written = plan.strategy.merge(sql, plan, target)
             cursor.execute(f"DROP TABLE {staged}")
+            columns = [name for name, _ in sql.describe(qualified)] if indexes.specs(dataset) else []
+            evict_and_index(sql, dataset, qualified, columns)
+            self._record(cursor, qualified, stream.source_columns)
             total, watermark = self._stats(cursor, dataset, qualified)
             con.commit()
         return Written(written, total, watermark)
 
-    def delete_before(self, dataset: Dataset, time_column: TimeColumn, cutoff: Any) -> tuple[int, int]:
+    # -- the source's columns at the last refresh: the table's comment, written in the commit ----
+
+    @staticmethod
+    def _recorded(cursor: Any, qualified: str) -> list[tuple[str, str]] | None:
+        cursor.execute(f"SELECT obj_description(to_regclass({sql_string(qualified)}), 'pg_class')")
+        row = cursor.fetchone()
+        try:
+            columns = json.loads(row[0])[SOURCE_COLUMNS_KEY] if row and row[0] else None
+        except (ValueError, TypeError, KeyError):
+            return None  # a comment of someone else's: no record
+        return None if columns is None else [(str(c[0]), str(c[1])) for c in columns]
+
+    @classmethod
+    def _record(cls, cursor: Any, qualified: str, columns: list[tuple[str, str]]) -> None:
+        # Written only when it changes: COMMENT takes a lock that autovacuum's also takes.
+        if cls._recorded(cursor, qualified) == columns:
+            return
+        record = json.dumps({SOURCE_COLUMNS_KEY: [[name, type_] for name, type_ in columns]})
+        cursor.execute(f"COMMENT ON TABLE {qualified} IS {sql_string(record)}")
+
+    def recorded_source(self, dataset: Dataset) -> list[tuple[str, str]] | None:
+        schema, table, _ = self.names(dataset)
+        with self.connect(dataset) as con, con.cursor() as cursor:
+            return self._recorded(cursor, f"{schema}.{table}")
+
+    def delete_where(
+        self, dataset: Dataset, period: tuple[TimeColumn, Any] | None, condition: str | None
+    ) -> tuple[int, int]:
         schema, table, _ = self.names(dataset)
         qualified = f"{schema}.{table}"
         if not self.inspect_live(dataset, want_watermark=False).table_exists:
             return 0, 0
+        predicates = [] if condition is None else [condition]
+        if period is not None:
+            time_column, cutoff = period
+            predicates.insert(0, time_column.before(cutoff))
+        where = " OR ".join(f"({p})" for p in predicates)
         with self.connect(dataset) as con, con.cursor() as cursor:
             self._begin(cursor, dataset)
-            deleted = PostgresLiveSql(cursor).count(
-                f"DELETE FROM {qualified} WHERE {time_column.before(cutoff)}"
-            )
+            deleted = retention.evict(PostgresLiveSql(cursor), qualified, where)
             cursor.execute(f"SELECT count(*) FROM {qualified}")
             total = int(cursor.fetchone()[0])
             con.commit()

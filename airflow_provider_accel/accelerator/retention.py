@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_accel.accelerator.duckdb_sql import scalar
+from airflow_provider_accel.accelerator.duckdb_sql import DuckDBLiveSql
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import RefreshSqlError, TerminalRefreshError
 from airflow_provider_accel.sql.refresh_sql import validate_retention_sql
@@ -26,6 +26,7 @@ from airflow_provider_accel.sql.refresh_sql import validate_retention_sql
 if TYPE_CHECKING:
     import duckdb
 
+    from airflow_provider_accel.accelerator.engine import LiveSql
     from airflow_provider_accel.spicepod.model import Dataset
 
 
@@ -86,4 +87,9 @@ def on_refresh_condition(dataset: Dataset) -> str | None:
 
 def delete(con: duckdb.DuckDBPyConnection, table: str, where: str) -> int:
     """Delete the rows of ``table`` (quoted) matching ``where``; returns how many."""
-    return int(scalar(con, f"DELETE FROM {table} WHERE {where}") or 0)
+    return evict(DuckDBLiveSql(con), table, where)
+
+
+def evict(sql: LiveSql, table: str, where: str) -> int:
+    """Delete the rows of ``table`` (quoted) matching ``where`` on any engine; returns how many."""
+    return sql.count(f"DELETE FROM {table} WHERE {where}")

@@ -15,7 +15,10 @@ snapshot replica (a downloaded file replaces the local one). Spice's values:
 
 The schema change and the data of that refresh go live together: a full refresh's new table is in its
 staging file or transaction; an append's ``ALTER TABLE`` runs inside the transaction of its insert.
-Columns are compared by name, case-insensitively (as DuckDB resolves them), and by DuckDB type.
+Every engine (DuckDB, SQLite, PostgreSQL) takes the same decision; its :class:`~.engine.LiveSql`
+runs it (:func:`evolve`): a widening is what the engine casts implicitly, and an engine without
+``alter_columns`` (SQLite) rebuilds the table in the append's transaction to drop or retype a column.
+Columns are compared by name, case-insensitively (as DuckDB resolves them), and by engine type.
 """
 
 from __future__ import annotations
@@ -27,9 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
-from airflow_provider_accel.accelerator.duckdb_sql import run, scalar
 from airflow_provider_accel.exceptions import TerminalRefreshError
 from airflow_provider_accel.spicepod.model import OnSchemaChange
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
@@ -37,6 +37,7 @@ from airflow_provider_accel.sql.refresh_sql import quote_identifier
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from airflow_provider_accel.accelerator.engine import LiveSql
     from airflow_provider_accel.spicepod.model import Dataset
 
 log = logging.getLogger(__name__)
@@ -80,14 +81,6 @@ def compare(live: Columns, source: Columns) -> SchemaDiff:
     return SchemaDiff(added, removed, changed)
 
 
-def widens(con: duckdb.DuckDBPyConnection, old_type: str, new_type: str) -> bool:
-    """Whether ``old_type`` casts to ``new_type`` implicitly (DuckDB's rule for a lossless widening)."""
-    try:
-        return bool(scalar(con, f"SELECT can_cast_implicitly(NULL::{old_type}, NULL::{new_type})"))
-    except duckdb.Error:
-        return False
-
-
 def _fail(dataset: Dataset, diff: SchemaDiff, *, append: bool, advice: str) -> TerminalRefreshError:
     kind = "an append" if append else "a full refresh"
     return TerminalRefreshError(
@@ -125,26 +118,14 @@ def check_rebuild(dataset: Dataset, live: Columns, source: Columns) -> None:
         raise _fail(dataset, diff, append=False, advice=advice)
 
 
-def refuse_any_change(dataset: Dataset, live: Columns, source: Columns, engine: str) -> None:
-    """On an engine that does not evolve tables yet: an append refuses any change of columns."""
-    diff = compare(live, source)
-    if diff:
-        raise TerminalRefreshError(
-            f"Dataset {dataset.name}: the source's columns differ from the accelerated table's "
-            f"({diff.describe()}); the {engine} engine does not apply on_schema_change to appends yet. "
-            "Trigger a full refresh (refresh_mode: full) to rebuild the table with the new columns. "
-            "The accelerated data is kept as it was.",
-            dataset=dataset.name,
-        )
-
-
-def evolve_for_append(
-    con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str, live: Columns, source: Columns
-) -> bool:
+def evolve(sql: LiveSql, dataset: Dataset, table: str, live: Columns, source: Columns) -> bool:
     """Alter the live ``table`` (in the caller's transaction) so an append can insert ``source``'s columns.
 
-    Returns whether the table was altered. Raises, before any change, when ``on_schema_change``
-    does not allow the difference.
+    The engine's evolve step: the policy is decided here, once; the engine's
+    :class:`~.engine.LiveSql` runs the change. Engines with ``alter_columns`` alter the table in
+    place; the others (SQLite: ADD COLUMN only) add columns in place and rebuild the table, inside
+    the same transaction, to drop or retype one. Returns whether the table was altered. Raises,
+    before any change, when ``on_schema_change`` does not allow the difference.
     """
     diff = compare(live, source)
     if not diff:
@@ -174,7 +155,7 @@ def evolve_for_append(
             advice="append_new_columns only adds columns; set on_schema_change to sync_all_columns to drop "
             "and widen columns too, or run a full refresh with drop_and_recreate.",
         )
-    narrowed = [(n, old, new) for n, old, new in diff.changed if not widens(con, old, new)]
+    narrowed = [(n, old, new) for n, old, new in diff.changed if not sql.widens(old, new)]
     if narrowed:
         raise _fail(
             dataset,
@@ -185,34 +166,41 @@ def evolve_for_append(
         )
     from airflow_provider_accel.accelerator import indexes
 
-    if (diff.removed or diff.changed) and indexes.own_indexes(con, dataset):
-        # DuckDB refuses to drop or retype an indexed column, even after a DROP INDEX in the same
-        # transaction: the table is rebuilt with its new columns instead, and finish_table recreates
-        # the indexes in this same transaction.
-        _rebuild(con, table, live, diff)
+    capabilities = sql.capabilities
+    reshapes = bool(diff.removed or diff.changed)
+    if reshapes and (
+        not capabilities.alter_columns
+        or (not capabilities.alter_indexed_columns and indexes.own_indexes(sql, dataset, table))
+    ):
+        # SQLite cannot drop-and-retype in place; DuckDB refuses to drop or retype an indexed column:
+        # the table is rebuilt with its new columns in this transaction, and the refresh's finish step
+        # recreates the indexes in this same transaction.
+        sql.rebuild(table, dataset.name, _rebuilt_columns(live, diff))
         return True
     for name, type_ in diff.added:
-        run(con, f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {type_}")
+        sql.execute(f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {type_}")
     for name, _ in diff.removed:
-        run(con, f"ALTER TABLE {table} DROP COLUMN {quote_identifier(name)}")
+        sql.execute(f"ALTER TABLE {table} DROP COLUMN {quote_identifier(name)}")
     for name, _, new in diff.changed:
-        run(con, f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(name)} TYPE {new}")
+        # A widening only (checked above), so the engine's implicit cast converts the rows.
+        sql.execute(f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(name)} TYPE {new}")
     return True
 
 
-def _rebuild(con: duckdb.DuckDBPyConnection, table: str, live: Columns, diff: SchemaDiff) -> None:
-    """``CREATE OR REPLACE`` the table with ``diff`` applied (kept columns cast, added ones NULL)."""
+def _rebuilt_columns(live: Columns, diff: SchemaDiff) -> list[tuple[str, str, str]]:
+    """The rebuilt table's ``(name, type, expression)``: kept columns cast, added ones NULL."""
     removed = {name.casefold() for name, _ in diff.removed}
     retyped = {name.casefold(): new for name, _, new in diff.changed}
-    select = []
-    for name, _ in live:
+    columns = []
+    for name, type_ in live:
         if name.casefold() in removed:
             continue
         column = quote_identifier(name)
         new_type = retyped.get(name.casefold())
-        select.append(f"CAST({column} AS {new_type}) AS {column}" if new_type else column)
-    select.extend(f"CAST(NULL AS {type_}) AS {quote_identifier(name)}" for name, type_ in diff.added)
-    run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(select)} FROM {table}")
+        expression = f"CAST({column} AS {new_type})" if new_type else column
+        columns.append((name, new_type or type_, expression))
+    columns.extend((name, type_, f"CAST(NULL AS {type_})") for name, type_ in diff.added)
+    return columns
 
 
 # -- the source's columns at the last committed refresh (what a full refresh compares against) ------

@@ -12,7 +12,9 @@ methods):
 * :meth:`~ArrowEngineHook.replace` — stage the whole table and swap it in atomically,
 * :meth:`~ArrowEngineHook.merge` — stage the increment and merge it in one transaction, with the
   shared :meth:`~.strategies.RefreshStrategy.merge` (conflict policies, schema check),
-* :meth:`~ArrowEngineHook.delete_before` — retention's DELETE,
+* :meth:`~ArrowEngineHook.delete_where` — retention's DELETE (the period, the ``retention_sql``),
+* :meth:`~ArrowEngineHook.recorded_source` / :meth:`~ArrowEngineHook.record_source` — the source's
+  columns at the last committed refresh, which a full refresh's ``on_schema_change`` compares with,
 * :meth:`~ArrowEngineHook.classify` — its errors, transient or terminal by type.
 """
 
@@ -25,7 +27,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,6 +35,7 @@ import duckdb
 import pyarrow as pa
 
 from airflow_provider_accel import config
+from airflow_provider_accel.accelerator import retention, schema_change
 from airflow_provider_accel.accelerator.hook import (
     DuckDBAcceleratorHook,
     _acceleration_of,
@@ -66,6 +69,8 @@ class ArrowStream:
     reader: pa.RecordBatchReader
     bytes: int = 0
     rows: int = 0
+    #: The source's (name, Arrow type) columns, recorded with the commit (see :mod:`.schema_change`).
+    source_columns: list[tuple[str, str]] = field(default_factory=list)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for batch in self.reader:
@@ -135,8 +140,18 @@ class ArrowEngineHook(abc.ABC):
         """Stage the increment and merge it into the live table in one transaction."""
 
     @abc.abstractmethod
-    def delete_before(self, dataset: Dataset, time_column: TimeColumn, cutoff: Any) -> tuple[int, int]:
-        """Retention: delete rows older than ``cutoff`` in one transaction; (deleted, rows left)."""
+    def delete_where(
+        self, dataset: Dataset, period: tuple[TimeColumn, Any] | None, condition: str | None
+    ) -> tuple[int, int]:
+        """Retention, in one transaction: delete rows whose time column is before the ``period``'s
+        cutoff, or that the ``retention_sql`` ``condition`` matches; (deleted, rows left)."""
+
+    @abc.abstractmethod
+    def recorded_source(self, dataset: Dataset) -> list[tuple[str, str]] | None:
+        """The source's columns at the last committed refresh (``None``: unknown)."""
+
+    def record_source(self, dataset: Dataset, columns: list[tuple[str, str]]) -> None:  # noqa: B027
+        """After a committed refresh, for engines that do not record it in the commit itself."""
 
     @abc.abstractmethod
     def classify(self, err: Exception, dataset: str, doing: str) -> RefreshError | None:
@@ -180,11 +195,18 @@ class ArrowEngineHook(abc.ABC):
                 live = self.inspect_live(dataset, want_watermark=strategy.reads_watermark)
                 with contextlib.closing(self.fetcher.connect(":memory:")) as con:
                     plan = plan_fetch(dataset, strategy, refresh_sql, source, con, live, now, CountingReader)
+                    # Read before the stream opens: DuckDB runs one result at a time on a connection.
+                    source_columns = schema_change.source_columns(source.schema(con))
                     stream = self._stream(con, plan, dataset, source)
+                    stream.source_columns = source_columns
                     if plan.replace:
+                        previous = self.recorded_source(dataset) if live.table_exists else None
+                        if previous is not None:  # on_schema_change, before going live
+                            schema_change.check_rebuild(dataset, previous, stream.source_columns)
                         written = self.replace(dataset, stream, live)
                     else:
                         written = self.merge(dataset, stream, plan)
+                self.record_source(dataset, stream.source_columns)
         except RefreshError:
             raise
         except duckdb.Error as err:
@@ -231,21 +253,15 @@ class ArrowEngineHook(abc.ABC):
         return ArrowStream(reader.schema, types, reader)
 
     def apply_retention(self, dataset: Dataset, *, now: dt.datetime | None = None) -> RetentionResult:
-        """Delete rows whose time_column is older than ``now - retention_period``."""
+        """Delete rows older than ``now - retention_period`` and rows the ``retention_sql`` matches."""
         started = time.monotonic()
-        acceleration = dataset.acceleration
-        if acceleration is None or acceleration.retention_period is None or not dataset.time_column:
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name}: retention needs time_column and acceleration.retention_period.",
-                dataset=dataset.name,
-            )
         now = now or dt.datetime.now(dt.UTC)
-        time_column = TimeColumn(dataset.time_column, dataset.time_format)
-        cutoff = time_column.from_instant(now - acceleration.retention_period)
+        retention.condition(dataset, now)  # refuses a dataset with neither a period nor a retention_sql
+        period = retention.period_cutoff(dataset, now)
         try:
             with self.writer_lock(dataset):
                 self.recover(dataset)
-                deleted, total = self.delete_before(dataset, time_column, cutoff)
+                deleted, total = self.delete_where(dataset, period, retention.sql_condition(dataset))
         except RefreshError:
             raise
         except Exception as err:
@@ -257,6 +273,6 @@ class ArrowEngineHook(abc.ABC):
             dataset=dataset.name,
             deleted_rows=deleted,
             total_rows=total,
-            cutoff=str(cutoff),
+            cutoff=None if period is None else str(period[1]),
             duration_ms=round((time.monotonic() - started) * 1000),
         )

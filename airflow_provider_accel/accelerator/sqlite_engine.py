@@ -26,8 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from airflow_provider_accel.accelerator import indexes, schema_change
 from airflow_provider_accel.accelerator.conflict import AppendTarget
 from airflow_provider_accel.accelerator.engine import SQLITE, EngineCapabilities
+from airflow_provider_accel.accelerator.finish import evict_and_index
 from airflow_provider_accel.accelerator.layout import (
     atomic_replace,
     fsync_path,
@@ -76,6 +78,13 @@ SQLITE_TYPES: tuple[tuple[str, str, str | None], ...] = (
 )
 
 
+#: (old, new) declared types SQLite's evolve step widens (``on_schema_change: sync_all_columns``): the
+#: values keep their meaning under the new type's affinity. Other retypes refuse an append; a full
+#: refresh rebuilds the table.
+SQLITE_WIDENINGS = frozenset({("BOOLEAN", "INTEGER"), ("BOOLEAN", "REAL"), ("INTEGER", "REAL")})
+REBUILD_PREFIX = "__accel_evolve_"
+
+
 def sqlite_type(duckdb_type: str) -> tuple[str, str | None]:
     """The SQLite declared type and the value conversion of a DuckDB column type."""
     for pattern, declared, expression in SQLITE_TYPES:
@@ -102,6 +111,9 @@ def _stored_literal(declared: str, time_column: TimeColumn, value: Any) -> str:
     if isinstance(value, dt.datetime):
         if declared == "DATE":
             text = value.date().isoformat()
+        elif declared == "TIMESTAMP":  # stored without an offset: compare like with like (UTC)
+            naive = value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+            text = naive.strftime(_TIMESTAMP_TEXT)
         elif value.tzinfo is not None or declared == "TIMESTAMPTZ":
             utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
             text = utc.strftime(_TIMESTAMP_TEXT) + "+00:00"
@@ -126,6 +138,34 @@ class SQLiteLiveSql:
         schema, _, name = table.rpartition(".")
         pragma = f"{schema}.table_info({name})" if schema else f"table_info({name})"
         return [(str(row[1]), str(row[2])) for row in self.con.execute(f"PRAGMA {pragma}")]
+
+    def execute(self, sql: str) -> None:
+        self.con.execute(sql)
+
+    def widens(self, old_type: str, new_type: str) -> bool:
+        return (old_type.upper(), new_type.upper()) in SQLITE_WIDENINGS
+
+    def rebuild(self, table: str, name: str, columns: list[tuple[str, str, str]]) -> None:
+        # No ALTER COLUMN ... TYPE, and DROP COLUMN refuses indexed columns: a new table takes the
+        # rows, the old one goes (with its indexes, which the refresh's finish step recreates), and the
+        # new one takes its name, all inside the caller's transaction.
+        schema = "" if table.startswith('"') else table.split(".", 1)[0] + "."
+        rebuilt = f"{schema}{quote_identifier(REBUILD_PREFIX + name)}"
+        definition = ", ".join(f"{quote_identifier(column)} {type_}" for column, type_, _ in columns)
+        select = ", ".join(expression for _, _, expression in columns)
+        self.con.execute(f"DROP TABLE IF EXISTS {rebuilt}")
+        self.con.execute(f"CREATE TABLE {rebuilt} ({definition})")
+        self.con.execute(f"INSERT INTO {rebuilt} SELECT {select} FROM {table}")
+        self.con.execute(f"DROP TABLE {table}")
+        self.con.execute(f"ALTER TABLE {rebuilt} RENAME TO {quote_identifier(name)}")
+
+    def index_names(self, table: str, name: str) -> list[str]:
+        schema, _, quoted = table.rpartition(".")
+        pragma = f"{schema}.index_list({quoted})" if schema else f"index_list({quoted})"
+        return [str(row[1]) for row in self.con.execute(f"PRAGMA {pragma}")]
+
+    def is_unique_violation(self, err: BaseException) -> bool:
+        return isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err)
 
 
 class SQLiteAcceleratorHook(ArrowEngineHook):
@@ -234,8 +274,11 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
     # -- staging ------------------------------------------------------------------------------
 
     @staticmethod
-    def _write_staging(staging: Path, dataset: Dataset, stream: ArrowStream) -> list[str]:
-        """Create the staged table in a new SQLite file and fill it in one transaction; its DDL columns."""
+    def _write_staging(staging: Path, dataset: Dataset, stream: ArrowStream, *, finish: bool) -> list[str]:
+        """Create the staged table in a new SQLite file and fill it in one transaction; its DDL columns.
+
+        With ``finish``, the table that goes live as this file: ``retention_sql`` and ``indexes`` too.
+        """
         columns = [f"{quote_identifier(name)} {sqlite_type(type_)[0]}" for name, type_ in stream.duckdb_types]
         table = quote_identifier(dataset.name)
         placeholders = ", ".join("?" for _ in columns)
@@ -248,6 +291,8 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
             insert = f"INSERT INTO {table} VALUES ({placeholders})"
             for batch in stream.batches():
                 con.executemany(insert, zip(*(column.to_pylist() for column in batch.columns), strict=True))
+            if finish:
+                evict_and_index(SQLiteLiveSql(con), dataset, table, [name for name, _ in stream.duckdb_types])
             con.execute("COMMIT")
         finally:
             con.close()
@@ -270,7 +315,7 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = staging_file(path)
         try:
-            columns = self._write_staging(staging, dataset, stream)
+            columns = self._write_staging(staging, dataset, stream, finish=live.exclusive)
             if live.exclusive:
                 with contextlib.closing(sqlite3.connect(staging)) as con:
                     expected = self._stats(con, dataset)
@@ -284,7 +329,7 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
         path = self.dataset_path(dataset)
         staging = staging_file(path)
         try:
-            columns = self._write_staging(staging, dataset, stream)
+            columns = self._write_staging(staging, dataset, stream, finish=False)
             return self._in_place(dataset, staging, columns, plan=plan)
         finally:
             remove_file(staging)
@@ -300,14 +345,18 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
             con.execute(f"ATTACH DATABASE ? AS {STAGED_ALIAS}", (str(staging),))
             try:
                 con.execute("BEGIN IMMEDIATE")
+                sql = SQLiteLiveSql(con)
                 if plan is None:
                     con.execute(f"DROP TABLE IF EXISTS main.{table}")
                     con.execute(f"CREATE TABLE main.{table} ({', '.join(columns)})")
                     written = con.execute(f"INSERT INTO main.{table} SELECT * FROM {staged}").rowcount
                 else:
-                    names = tuple(name for name, _ in SQLiteLiveSql(con).describe(staged))
+                    names = tuple(name for name, _ in sql.describe(staged))
                     target = AppendTarget(dataset, f"main.{table}", staged, names, plan.dedup_cutoff)
-                    written = plan.strategy.merge(SQLiteLiveSql(con), plan, target)
+                    written = plan.strategy.merge(sql, plan, target)
+                live_columns = [n for n, _ in sql.describe(f"main.{table}")] if indexes.specs(dataset) else []
+                # Unqualified: CREATE INDEX ... ON takes no schema (the name resolves to main first).
+                evict_and_index(sql, dataset, table, live_columns)  # in this transaction
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -320,22 +369,29 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
 
     # -- retention ----------------------------------------------------------------------------
 
-    def delete_before(self, dataset: Dataset, time_column: TimeColumn, cutoff: Any) -> tuple[int, int]:
+    def delete_where(
+        self, dataset: Dataset, period: tuple[TimeColumn, Any] | None, condition: str | None
+    ) -> tuple[int, int]:
         path = self.dataset_path(dataset)
         live = self.inspect_live(dataset, want_watermark=False)
         if not live.table_exists:
             return 0, 0
-        declared = {n.casefold(): t for n, t in live.columns}.get(time_column.name.casefold(), "")
-        table, column = quote_identifier(dataset.name), quote_identifier(time_column.name)
-        literal = _stored_literal(declared, time_column, cutoff)
-        if time_column.time_format == TimeFormat.ISO8601:
-            predicate = f"julianday({column}) < julianday({literal})"
-        else:
-            predicate = f"{column} < {literal}"
+        table = quote_identifier(dataset.name)
+        predicates = [] if condition is None else [condition]
+        if period is not None:
+            time_column, cutoff = period
+            declared = {n.casefold(): t for n, t in live.columns}.get(time_column.name.casefold(), "")
+            column = quote_identifier(time_column.name)
+            literal = _stored_literal(declared, time_column, cutoff)
+            if time_column.time_format == TimeFormat.ISO8601:
+                predicates.insert(0, f"julianday({column}) < julianday({literal})")
+            else:
+                predicates.insert(0, f"{column} < {literal}")
+        where = " OR ".join(f"({p})" for p in predicates)
         with contextlib.closing(self.connect(path, dataset)) as con:
             con.execute("BEGIN IMMEDIATE")
             try:
-                deleted = con.execute(f"DELETE FROM {table} WHERE {predicate}").rowcount
+                deleted = con.execute(f"DELETE FROM {table} WHERE {where}").rowcount
                 con.execute("COMMIT")
             except BaseException:
                 if con.in_transaction:
@@ -343,6 +399,14 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
                 raise
             total = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
         return int(deleted), total
+
+    # -- the source's columns at the last refresh: a record file next to the live one, as DuckDB's --
+
+    def recorded_source(self, dataset: Dataset) -> list[tuple[str, str]] | None:
+        return schema_change.recorded_source(self.dataset_path(dataset), dataset)
+
+    def record_source(self, dataset: Dataset, columns: list[tuple[str, str]]) -> None:
+        schema_change.record_source(self.dataset_path(dataset), dataset, columns)
 
     def preview(self, dataset: Dataset, limit: int) -> tuple[list[tuple[str, str]], int | None, list[Any]]:
         live = self.inspect_live(dataset, want_watermark=False)

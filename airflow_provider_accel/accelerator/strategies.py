@@ -143,20 +143,15 @@ class AppendRefresh(RefreshStrategy):
         return Increment(replace=False, predicates=(time_column.at_or_after(cutoff),), dedup_cutoff=cutoff)
 
     def merge(self, sql: LiveSql, plan: FetchPlan, target: AppendTarget) -> int:
-        import duckdb
-
-        from airflow_provider_accel.accelerator.duckdb_sql import DuckDBLiveSql
-
         live, staged = sql.describe(target.table), sql.describe(target.staged)
-        if not isinstance(sql, DuckDBLiveSql):
-            schema_change.refuse_any_change(target.dataset, live, staged, sql.capabilities.name)
-            return plan.conflict.insert(sql, target)
-        # on_schema_change: the live table is altered in this transaction, or the append refused.
-        schema_change.evolve_for_append(sql.con, target.dataset, target.table, live, staged)
+        # on_schema_change: the engine's evolve step alters the live table in this transaction, or
+        # the append is refused.
+        schema_change.evolve(sql, target.dataset, target.table, live, staged)
         try:
             return plan.conflict.insert(sql, target)
-        except duckdb.ConstraintException as err:
-            violation = indexes.unique_violation(target.dataset, err)
+        except Exception as err:
+            unique = sql.is_unique_violation(err)
+            violation = indexes.unique_violation(target.dataset, err) if unique else None
             if violation is None:
                 raise
             raise violation from err
@@ -166,7 +161,7 @@ def check_same_columns(dataset: Dataset, live: list[tuple[str, str]], staged: li
     """Refuse a rebuilt table whose columns the dataset's ``on_schema_change`` does not allow.
 
     One implementation for every path (:mod:`.schema_change`); an append evolves the live table with
-    :func:`.schema_change.evolve_for_append` instead.
+    :func:`.schema_change.evolve` instead.
     """
     schema_change.check_rebuild(dataset, live, staged)
 

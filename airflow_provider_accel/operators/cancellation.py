@@ -11,6 +11,10 @@ C-level signal handler writes at once, whatever the main thread is doing: a watc
 SIGTERM and deletes this process's staging files of the dataset file (``<file>.staging-<pid>-*``).
 That is safe at any point: the live file is never touched, and a refresh whose staging file is
 gone can only fail (its swap or copy finds no file), which is what a cancelled refresh does.
+
+The same holds for a SQLite dataset (its staging files sit next to its ``.sqlite`` file). A PostgreSQL
+refresh stages inside its transaction: a killed process's connection drops, the server rolls the
+transaction back, and no staging table stays (``path`` is ``None``: nothing to guard).
 """
 
 from __future__ import annotations
@@ -43,9 +47,9 @@ def discard_own_staging(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def discard_staging_on_termination(path: Path) -> Iterator[None]:
+def discard_staging_on_termination(path: Path | None) -> Iterator[None]:
     """While the block runs, SIGTERM deletes this process's staging files of ``path`` at once."""
-    if threading.current_thread() is not threading.main_thread():
+    if path is None or threading.current_thread() is not threading.main_thread():
         yield  # the wakeup fd belongs to the main thread; nothing to guard elsewhere
         return
     read_fd, write_fd = os.pipe()

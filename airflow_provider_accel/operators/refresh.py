@@ -312,12 +312,14 @@ class AccelerationRefreshOperator(_DatasetOperator):
             ", on demand" if request.on_demand else "",
             dataset.from_,
         )
+        from airflow_provider_accel.accelerator.engines import local_file
         from airflow_provider_accel.operators import metrics
         from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
 
         self._lineage_request = (dataset, request.refresh_sql)
         try:
-            with discard_staging_on_termination(path):  # a cancel leaves no staging file
+            # A cancel leaves no staging file: the engine's own file (a .sqlite one too).
+            with discard_staging_on_termination(local_file(hook, dataset)):
                 bootstrapped = snapshots.before_refresh(dataset, path, lock_timeout=hook.lock_timeout)
                 result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
         except RefreshError as err:

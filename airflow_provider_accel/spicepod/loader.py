@@ -385,14 +385,6 @@ def _parse_acceleration(raw: Any, dataset_ctx: FieldContext) -> Acceleration:
             None,
             "is required for engine postgres: the PostgreSQL server to accelerate into",
         )
-    if engine in (Engine.SQLITE, Engine.POSTGRES):
-        # Parsed and validated, but only the duckdb engine applies them yet: say so, never ignore.
-        for key in _DUCKDB_ONLY_KEYS:
-            if values.get(key):
-                ctx.notice(
-                    f"acceleration.{key} is accepted but not acted on yet for engine {engine.value}: "
-                    "only the duckdb engine applies it."
-                )
     if engine is Engine.SQLITE and mode is AccelerationMode.MEMORY:
         ctx.notice(
             "acceleration engine sqlite, mode memory is accelerated as a SQLite file here "
@@ -411,9 +403,6 @@ def _parse_acceleration(raw: Any, dataset_ctx: FieldContext) -> Acceleration:
         )
     return Acceleration(**{field.attribute: values[field.key] for field in f.ACCELERATION.acted_on()})
 
-
-#: Acceleration keys the sqlite and postgres engines do not apply yet (issue 13).
-_DUCKDB_ONLY_KEYS = ("indexes", "retention_sql")
 
 _ENGINE_LABELS = {
     Engine.DUCKDB: "DuckDB",

@@ -336,11 +336,25 @@ def _parse_acceleration(
     is_replica = acceleration.refresh_mode is RefreshMode.SNAPSHOT
     uses_snapshots = behavior is not SnapshotBehavior.DISABLED or is_replica
     if uses_snapshots:
-        if store is None or not store.enabled:
-            field_name = (
-                "refresh_mode" if is_replica and behavior is SnapshotBehavior.DISABLED else "snapshots"
+        from airflow_provider_accel.spicepod.model import Engine
+
+        # The key that turned snapshots on: a replica's refresh_mode, else acceleration.snapshots.
+        field_name = "refresh_mode" if is_replica and behavior is SnapshotBehavior.DISABLED else "snapshots"
+        value = "snapshot" if field_name == "refresh_mode" else behavior.value
+        if acceleration.engine in (Engine.SQLITE, Engine.POSTGRES):
+            # A snapshot is a checked DuckDB file (publish, bootstrap and replicas verify it with DuckDB).
+            where = (
+                "the data lives on the server: use PostgreSQL's own backups or replication"
+                if acceleration.engine is Engine.POSTGRES
+                else "a snapshot is a DuckDB file here"
             )
-            value = "snapshot" if field_name == "refresh_mode" else behavior.value
+            raise error(
+                field_name,
+                value,
+                f"is not supported for engine {acceleration.engine.value} ({where}); use engine duckdb, "
+                "or set acceleration.snapshots to disabled",
+            )
+        if store is None or not store.enabled:
             raise error(
                 field_name,
                 value,

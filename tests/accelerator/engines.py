@@ -69,8 +69,46 @@ class EngineUnderTest:
             cur.execute(sql.format(table=f"{quote_identifier(self.pg_schema or '')}.{table}"))
             return [tuple(row) for row in cur.fetchall()]
 
+    def columns(self, dataset: Dataset) -> dict[str, str]:
+        """The accelerated table's columns and their engine types."""
+        table = quote_identifier(dataset.name)
+        if self.name == "duckdb":
+            return {str(r[0]): str(r[1]) for r in self.query(dataset, "DESCRIBE {table}")}
+        if self.name == "sqlite":
+            return {str(r[1]): str(r[2]) for r in self.query(dataset, f"PRAGMA table_info({table})")}
+        qualified = f"{quote_identifier(self.pg_schema or '')}.{table}".replace("'", "''")
+        sql = (
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            f"WHERE attrelid = '{qualified}'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+        return {str(n): str(t) for n, t in self.query(dataset, sql)}
+
+    def indexes(self, dataset: Dataset) -> dict[str, bool]:
+        """The accelerated table's index names, each with whether it is unique."""
+        table = quote_identifier(dataset.name)
+        if self.name == "duckdb":
+            sql = f"SELECT index_name, is_unique FROM duckdb_indexes() WHERE table_name = '{dataset.name}'"
+            return {str(n): bool(u) for n, u in self.query(dataset, sql)}
+        if self.name == "sqlite":
+            return {str(r[1]): bool(r[2]) for r in self.query(dataset, f"PRAGMA index_list({table})")}
+        qualified = f"{quote_identifier(self.pg_schema or '')}.{table}".replace("'", "''")
+        sql = (
+            "SELECT c.relname, i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            f"WHERE i.indrelid = '{qualified}'::regclass"
+        )
+        return {str(n): bool(u) for n, u in self.query(dataset, sql)}
+
     def staging_leftovers(self, dataset: Dataset) -> list[str]:
         """Staging files or tables a refresh left behind."""
+        if self.name == "sqlite":
+            files = [p.name for p in self.data_dir.iterdir() if ".staging-" in p.name]
+            path = self.hook(dataset).dataset_path(dataset)
+            tables: list[str] = []
+            if path.exists():  # a table an evolve step's rebuild left in the live file
+                with contextlib.closing(sqlite3.connect(path)) as con:
+                    names = con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+                tables = [str(n) for (n,) in names if str(n).startswith("__accel_")]
+            return sorted(files + tables)
         if self.name != "postgres":
             return sorted(p.name for p in self.data_dir.iterdir() if ".staging-" in p.name)
         import adbc_driver_postgresql.dbapi as pg
@@ -79,7 +117,7 @@ class EngineUnderTest:
             cur.execute(
                 f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{self.pg_schema}'"
             )
-            return sorted(str(n) for (n,) in cur.fetchall() if str(n).startswith("__accel_stage_"))
+            return sorted(str(n) for (n,) in cur.fetchall() if str(n).startswith("__accel_"))
 
 
 def _sort_key(row: tuple[Any, ...]) -> list[tuple[bool, str]]:

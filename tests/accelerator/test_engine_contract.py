@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -168,6 +169,32 @@ class TestTypes:
         assert decimal.Decimal(str(first[1])) == decimal.Decimal("12345.678")
         assert first[2] == "日本語 ✓" and bool(first[3]) is True
         assert second[0] is None and second[1] is None and second[2] == big and second[3] is None
+
+    def test_lists_round_trip(self, engine: EngineUnderTest, src: Path) -> None:
+        """Lists are DuckDB LISTs and PostgreSQL arrays, NULLs and empties kept; SQLite stores JSON text."""
+        table = pa.table(
+            {
+                "id": pa.array([1, 2, 3], pa.int64()),
+                "ints": pa.array([[1, None, 3], [], None], pa.list_(pa.int64())),
+                "words": pa.array([["ä", "b"], None, ["it's"]], pa.list_(pa.string())),
+            }
+        )
+        path = write_parquet(src / "l.parquet", table)
+        dataset = engine.on(make_dataset("lists", path))
+        engine.hook(dataset).refresh(dataset)
+        got = sorted(engine.query(dataset, "SELECT id, ints, words FROM {table}"), key=lambda r: int(r[0]))
+        if engine.name == "sqlite":  # no array type: the list as JSON text, read back with json.loads
+            assert [(i, json.loads(a) if a else a, json.loads(w) if w else w) for i, a, w in got] == [
+                (1, [1, None, 3], ["ä", "b"]),
+                (2, [], None),
+                (3, None, ["it's"]),
+            ]
+            return
+        assert [(i, list(a) if a is not None else None, w) for i, a, w in got] == [
+            (1, [1, None, 3], ["ä", "b"]),
+            (2, [], None),
+            (3, None, ["it's"]),
+        ]
 
 
 class TestReadingBack:

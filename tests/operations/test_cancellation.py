@@ -6,8 +6,24 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
+
+
+def _sigterm_inside_the_guard(live: Path, own: Path) -> list[int]:
+    """SIGTERM this process inside the guard of ``live``, wait until ``own`` goes; the signals handled."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        with discard_staging_on_termination(live):
+            os.kill(os.getpid(), signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while own.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return received
 
 
 def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path) -> None:
@@ -19,16 +35,7 @@ def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path)
     other = tmp_path / "big.duckdb.staging-1-zzz"
     for path in (own, own_wal, other):
         path.write_bytes(b"x")
-    received = []
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    try:
-        with discard_staging_on_termination(live):
-            os.kill(os.getpid(), signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while own.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    received = _sigterm_inside_the_guard(live, own)
     assert not own.exists() and not own_wal.exists()
     assert live.read_bytes() == b"live" and other.exists()
     assert received == [signal.SIGTERM]  # the process's own handler still ran
@@ -49,3 +56,32 @@ def test_outside_the_block_nothing_is_deleted(tmp_path: Path) -> None:
         signal.signal(signal.SIGTERM, previous)
     assert own.exists()
     assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_guard_follows_the_engine_file(tmp_path: Path) -> None:
+    """The guard watches the engine's own file (DuckDB, SQLite); a PostgreSQL dataset has none to guard."""
+    from airflow_provider_accel.accelerator.engines import hook_for, local_file
+    from airflow_provider_accel.spicepod.loader import parse_spicepod
+
+    def dataset(engine: str, params: dict[str, str]) -> Any:
+        acceleration = {"enabled": True, "engine": engine, "params": params}
+        raw = {"version": "v1", "kind": "Spicepod", "name": "t"}
+        raw["datasets"] = [{"from": "file:/x.parquet", "name": "trips", "acceleration": acceleration}]
+        return parse_spicepod(raw, strict=True).datasets[0]
+
+    duck, lite, pg = dataset("duckdb", {}), dataset("sqlite", {}), dataset("postgres", {"pg_host": "db"})
+    assert local_file(hook_for(duck, data_dir=tmp_path), duck) == tmp_path / "trips.duckdb"
+    assert local_file(hook_for(lite, data_dir=tmp_path), lite) == tmp_path / "trips.sqlite"
+    assert local_file(hook_for(pg, data_dir=tmp_path), pg) is None
+    with discard_staging_on_termination(None):  # nothing to guard: no wakeup fd taken
+        assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_sigterm_deletes_a_sqlite_refresh_staging_file(tmp_path: Path) -> None:
+    """A SQLite dataset's staging file (next to its .sqlite file) goes at SIGTERM; the live file stays."""
+    live = tmp_path / "trips.sqlite"
+    live.write_bytes(b"live")
+    own = tmp_path / f"trips.sqlite.staging-{os.getpid()}-abc"
+    own.write_bytes(b"x")
+    assert _sigterm_inside_the_guard(live, own) == [signal.SIGTERM]
+    assert not own.exists() and live.read_bytes() == b"live"

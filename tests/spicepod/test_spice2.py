@@ -185,6 +185,21 @@ class TestSpice2Keys:
         assert served == ["zones"]
         assert "needs the spicepod's top-level snapshots block" in errors["taxi_trips"]
 
+    @pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+    @pytest.mark.parametrize("snapshot_keys", [{"snapshots": "enabled"}, {"refresh_mode": "snapshot"}])
+    def test_snapshots_refused_on_sqlite_and_postgres(
+        self, engine: str, snapshot_keys: dict[str, str]
+    ) -> None:
+        """Snapshots on engine sqlite or postgres: that dataset errors alone, naming the engine and fix."""
+        params = {"pg_host": "db"} if engine == "postgres" else {}
+        store = {"enabled": True, "location": "file:///tmp/snapshots/"}
+        dataset = make_dataset({"engine": engine, "params": params, **snapshot_keys})
+        pod = parse_spicepod(make_pod(dataset, make_dataset(name="zones"), snapshots=store), strict=False)
+        errors = {e.name: e.reason for e in pod.dataset_errors}
+        assert [d.name for d in pod.datasets] == ["zones"]
+        assert f"not supported for engine {engine}" in errors["taxi_trips"]
+        assert "use engine duckdb, or set acceleration.snapshots to disabled" in errors["taxi_trips"]
+
 
 class TestDuckDBParams:
     """The documented DuckDB acceleration.params are validated (the accelerator acts on them)."""
