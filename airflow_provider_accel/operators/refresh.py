@@ -304,7 +304,11 @@ class AccelerationRefreshOperator(_DatasetOperator):
                 request.mode.value,
             )
             request = RefreshRequest(RefreshMode.FULL, request.refresh_sql, 0, request.on_demand)
-        self._wait_for_writer(context, dataset, path, hook.lock_timeout)
+        from airflow_provider_accel.accelerator.engines import local_file
+
+        live_file = local_file(hook, dataset)
+        if live_file is not None:  # a server engine's writers queue on its lock, bounded by lock_timeout
+            self._wait_for_writer(context, dataset, live_file, hook.lock_timeout)
         self.log.info(
             "Refreshing dataset %s (%s%s) from %s",
             dataset.name,
@@ -312,14 +316,13 @@ class AccelerationRefreshOperator(_DatasetOperator):
             ", on demand" if request.on_demand else "",
             dataset.from_,
         )
-        from airflow_provider_accel.accelerator.engines import local_file
         from airflow_provider_accel.operators import metrics
         from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
 
         self._lineage_request = (dataset, request.refresh_sql)
         try:
             # A cancel leaves no staging file: the engine's own file (a .sqlite one too).
-            with discard_staging_on_termination(local_file(hook, dataset)):
+            with discard_staging_on_termination(live_file):
                 bootstrapped = snapshots.before_refresh(dataset, path, lock_timeout=hook.lock_timeout)
                 result = hook.refresh(dataset, mode=request.mode, refresh_sql=request.refresh_sql)
         except RefreshError as err:

@@ -340,10 +340,11 @@ class TestOtherEngines:
 
 
 class TestBusyFile:
+    @pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
     def test_refresh_waits_rescheduled_without_a_pool_slot(
-        self, spicepod_env, src_dir: Path, monkeypatch: pytest.MonkeyPatch
+        self, engine: str, spicepod_env, src_dir: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """While another writer holds the file's lock the refresh is UP_FOR_RESCHEDULE, holding no slot."""
+        """A refresh finding its file's writer lock held is UP_FOR_RESCHEDULE, holding no pool slot."""
         import threading
 
         from airflow.models.pool import Pool
@@ -352,7 +353,11 @@ class TestBusyFile:
         from airflow_provider_accel.accelerator.layout import writer_lock
         from airflow_provider_accel.accelerator.pool import POOL_NAME, ensure_refresh_pool
 
-        data_dir = spicepod_env(FULL_SPICEPOD)
+        pod = FULL_SPICEPOD.replace(
+            "      refresh_mode: full", f"      engine: {engine}\n      refresh_mode: full"
+        )
+        data_dir = spicepod_env(pod)
+        live = data_dir / f"trips.{engine}"
         write_drop(src_dir, "a", range(30), START)
         monkeypatch.setenv("AIRFLOW__ACCEL__LOCK_TIMEOUT", "60")
         ensure_refresh_pool(4)
@@ -361,7 +366,7 @@ class TestBusyFile:
 
         def hold_then_release() -> None:
             # Another writer of the file; it lets go once the refresh was seen waiting (or after 120 s).
-            with writer_lock(data_dir / "trips.duckdb", timeout=5):
+            with writer_lock(live, timeout=5):
                 held.set()
                 while not done.wait(1.0):
                     with create_session() as session:
@@ -391,4 +396,10 @@ class TestBusyFile:
         assert dag_run.state == DagRunState.SUCCESS
         ti = _task_instance(dag_run)
         assert ti.try_number == 1  # the wait used no retry
-        assert count_rows(data_dir / "trips.duckdb", "trips") == 30
+        if engine == "duckdb":
+            assert count_rows(live, "trips") == 30
+        else:
+            import sqlite3
+
+            with sqlite3.connect(live) as con:
+                assert con.execute("SELECT count(*) FROM trips").fetchone()[0] == 30
