@@ -37,12 +37,8 @@ START_DATE = pendulum.datetime(2024, 1, 1, tz="UTC")
 RETENTION_SUFFIX = "__retention"
 REFRESH_TASK_ID = "refresh"
 RETENTION_TASK_ID = "retention"
-#: The JSON-schema dialect of the trigger form's params. Airflow validates every Param of a scheduled
-#: DAG when the DAG object is built (``jsonschema.validate``, which first checks the schema against
-#: its meta-schema); without ``$schema`` that is draft 2020-12, whose meta-schema check is the
-#: costliest part of building a DAG (about half of a 1,000-dataset parse). Draft 7's check is about
-#: half as dear, and ``type``/``enum``/``format``/``title`` mean the same there: the form is unchanged.
-FORM_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+#: The trigger form's JSON-schema dialect (why draft 7: see plugin.param_formats).
+FORM_SCHEMA_DIALECT = param_formats.FORM_SCHEMA_DIALECT
 
 
 def retention_dag_id_for(dataset_name: str) -> str:
@@ -165,15 +161,24 @@ def build_dags(spicepod: Spicepod, only_dag_id: str | None = None) -> dict[str, 
     ``only_dag_id``: build just the DAG(s) of the dataset owning that DAG id (all of them when no
     dataset does, so a stale id still gets Airflow's own "DAG not found" against the full file).
     """
-    # The trigger forms' refresh_sql/jitter formats run the project's validator wherever the DAGs
-    # are built (dag-processor, workers, dag.test), not only in the api-server that loads the plugin.
-    param_formats.register(d.name for d in spicepod.accelerated_datasets)
     datasets: tuple[Dataset, ...] = spicepod.accelerated_datasets
     if only_dag_id is not None:
         # DAG ids are unique per dataset: the loader refuses two datasets mapping to one DAG id.
         owner = dataset_for_dag_id(spicepod, only_dag_id)
         if owner is not None:
             datasets = (owner,)
+    # The trigger forms' refresh_sql/jitter formats run the project's validator wherever the DAGs
+    # are built (dag-processor, workers, dag.test), not only in the api-server that loads the plugin.
+    # They are registered once the DAGs are built: every ``FormatChecker()`` (one per Param checked
+    # while a DAG is built) copies every registered format, so registering a 1,000-dataset pod's
+    # formats first made the build quadratic. The forms' defaults checked during the build are the
+    # declared values the loader has already validated with the same validator.
+    dags = _build(datasets, spicepod)
+    param_formats.register(d.name for d in datasets)
+    return dags
+
+
+def _build(datasets: tuple[Dataset, ...], spicepod: Spicepod) -> dict[str, DAG]:
     dags: dict[str, DAG] = {}
     owners: dict[str, str] = {}
     for dataset in datasets:

@@ -13,6 +13,7 @@ unknown fields, the top-level one ignores them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -532,6 +533,7 @@ TOP_LEVEL = Section(
 SECTIONS: tuple[Section, ...] = (TOP_LEVEL, DATASET, ACCELERATION, DUCKDB_PARAMS)
 
 
+@functools.cache  # SECTIONS is immutable; every override check and trigger form asks
 def on_demand_fields() -> tuple[SpiceField, ...]:
     """The fields an on-demand refresh may override, in declaration order."""
     return tuple(f for section in SECTIONS for f in section if f.on_demand is not None)
