@@ -12,20 +12,19 @@ The cap keeps a worker's memory flat as datasets grow: past it DuckDB evicts wri
 file and spills intermediates to the spill directory instead of caching them. Its value depends on
 what the refresh builds (docs/adr/0012-memory-cap-by-refresh-shape.md has the measurements):
 
-* a **streaming** refresh (no ``primary_key``, no ``indexes``, no ``on_refresh_sort_columns``) only
-  writes rows through and reads them back once (statistics, verification). Everything it holds in
-  DuckDB's memory is a cache of blocks already written, or row groups waiting to be written, so a
-  large limit buys no speed and only makes its peak RSS follow the data (2.6x from 1M to 20M rows
-  with the 1 GiB cap). Its cap is :data:`STREAMING_CAP_BYTES`, and the refresh flushes every row
-  group as soon as it is full (``write_buffer_row_group_count = 1``) instead of buffering 5 per
-  thread;
+* a **streaming** refresh (``refresh_mode: full``, no ``primary_key``, no ``indexes``, no
+  ``on_refresh_sort_columns``) only writes rows through and reads them back once (statistics,
+  verification). Everything it holds in DuckDB's memory is a cache of blocks already written, or
+  row groups waiting to be written, so a large limit buys no speed and only makes its peak RSS
+  follow the data (2.6x from 1M to 20M rows with the 1 GiB cap). Its cap is
+  :data:`STREAMING_CAP_BYTES`, and the refresh flushes every row group as soon as it is full
+  (``write_buffer_row_group_count = 1``) instead of buffering 5 per thread;
 * a refresh that builds an **ART index** (a primary key or ``indexes``: DuckDB cannot spill an
-  index) or **sorts** keeps :data:`CAP_BYTES`.
+  index), **sorts**, or **appends** (a join against the live table) keeps :data:`CAP_BYTES`.
 
-Precedence, highest
-first: the dataset's ``acceleration.params.duckdb_memory_limit`` (Spice's DuckDB parameter), the
-accelerator connection's ``memory_limit`` extra, the derived default. The choice and its reason are
-logged once per refresh.
+Precedence, highest first: the dataset's ``acceleration.params.duckdb_memory_limit`` (Spice's
+DuckDB parameter), the accelerator connection's ``memory_limit`` extra, the derived default. The
+choice and its reason are logged once per refresh.
 """
 
 from __future__ import annotations
@@ -35,6 +34,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_accel.accelerator.modes import RefreshMode
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
@@ -161,14 +162,15 @@ def memory_budget(
 
 
 def is_streaming(dataset: Dataset) -> bool:
-    """Whether a refresh of ``dataset`` builds nothing that must stay in memory: no index, no sort.
+    """Whether a refresh of ``dataset`` only streams rows into a new table: a full refresh, no index, no sort.
 
     A primary key or ``indexes`` build an ART index (DuckDB cannot spill one); ``on_refresh_sort_columns``
-    sorts the whole table. Both keep the larger cap.
+    sorts the whole table; an append joins its rows against the live table to drop re-deliveries (a
+    join spills, slowly, and was not measured under the low cap). All keep the larger cap.
     """
     acceleration = dataset.acceleration
-    if acceleration is None:
-        return True
+    if acceleration is None or acceleration.refresh_mode is not RefreshMode.FULL:
+        return False
     return not (
         acceleration.primary_key or acceleration.indexes or acceleration.params.get("on_refresh_sort_columns")
     )

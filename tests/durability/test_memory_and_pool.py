@@ -55,7 +55,7 @@ class TestMemoryBudget:
         assert share.temp_directory.startswith(str(tmp_path))
 
     def test_streaming_refresh_has_the_low_cap_and_an_index_keeps_the_high_one(self, tmp_path: Path) -> None:
-        """Nothing to index or sort: the streaming cap and eager row-group flushes; a key or sort: the cap."""
+        """A plain full refresh: the streaming cap, eager row-group flushes; key, sort or append: the cap."""
         big = (64 * GIB, "test")
         plain = memory_budget({}, tmp_path, dataset=make_dataset("d", "file:/x"), available=big)
         assert plain.memory_limit == f"{STREAMING_CAP_BYTES // MIB}MiB" and "streaming cap" in plain.reason
@@ -63,7 +63,8 @@ class TestMemoryBudget:
         keyed = make_dataset("d", "file:/x", primary_key=("id",))
         plain_dataset = make_dataset("d", "file:/x")
         sort = dataclasses.replace(plain_dataset.acceleration, params={"on_refresh_sort_columns": "id"})  # type: ignore[arg-type]
-        for dataset in (keyed, dataclasses.replace(plain_dataset, acceleration=sort)):
+        appended = make_dataset("d", "file:/x", mode=RefreshMode.APPEND, time_column="ts")
+        for dataset in (keyed, dataclasses.replace(plain_dataset, acceleration=sort), appended):
             budget = memory_budget({}, tmp_path, dataset=dataset, available=big)
             assert budget.memory_limit == f"{CAP_BYTES // MIB}MiB" and budget.settings == {}
         small = memory_budget({}, tmp_path, dataset=make_dataset("d", "file:/x"), available=(GIB, "test"))
