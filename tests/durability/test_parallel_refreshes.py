@@ -31,6 +31,7 @@ import pytest
 
 from airflow_provider_accel.accelerator.pool import POOL_NAME
 from airflow_provider_accel.accelerator.resources import MIB, memory_budget
+from airflow_provider_accel.spicepod.loader import load_spicepod
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.processes]
 
@@ -42,6 +43,8 @@ ROWS = 200
 TASK_OVERHEAD_BYTES = 400 * MIB
 #: Each task pays Airflow's task start-up (seconds on a loaded 2-core machine): 50 of them, 4 at a time.
 TIMEOUT = 1500.0
+TASK_TITLE = b"airflow worker -- "
+EXECUTOR_WORKER_TITLE = b"airflow worker -- LocalExecutor"
 
 
 def _spicepod(src: Path) -> str:
@@ -86,13 +89,15 @@ def _descendants(root: int) -> list[int]:
 def _refresh_processes(scheduler_pid: int) -> dict[int, int]:
     """RSS (bytes) of each running task process among the scheduler's descendants.
 
-    Airflow's task runner titles its process ``airflow worker -- <task instance id>`` (the LocalExecutor's
-    own workers are titled after the executor); every task of this spicepod is a refresh.
+    Airflow's task runner titles its process ``airflow worker -- <task instance id>``; the LocalExecutor's
+    own workers (the supervisors) are ``airflow worker -- LocalExecutor: ...``. Every task of this
+    spicepod is a refresh.
     """
     rss = {}
     for pid in _descendants(scheduler_pid):
         with contextlib.suppress(OSError):
-            if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"airflow worker -- "):
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if not title.startswith(TASK_TITLE) or title.startswith(EXECUTOR_WORKER_TITLE):
                 continue
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -139,7 +144,8 @@ def test_fifty_due_at_once_run_four_at_a_time_within_memory(fifty_datasets: Any)
     """50 due at once with a pool of 4: at most 4 run together, all succeed, memory stays bounded."""
     stack = fifty_datasets
     dag_ids = [f"accelerate_par_{i:02d}" for i in range(DATASETS)]
-    limit = memory_budget({}, stack.data_dir).memory_limit  # what each refresh derives on this host
+    dataset = load_spicepod(stack.spicepod_path).datasets[0]  # what each refresh derives on this host
+    limit = memory_budget({}, stack.data_dir, dataset=dataset, parallel_refreshes=SLOTS).memory_limit
     per_refresh = int(limit.removesuffix("MiB")) * MIB
     bound = SLOTS * (per_refresh + TASK_OVERHEAD_BYTES)
     scheduler_pid = stack.processes["scheduler"].pid
