@@ -80,6 +80,9 @@ def child_main(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "seconds": round(time.perf_counter() - started, 3),
                 "baseline_rss_mib": round(baseline, 1),
                 "peak_rss_mib": round(_status_mib("VmHWM"), 1),
+                # What the refresh's DuckDB was given, and why (the task log's line).
+                "memory_limit": h.memory_budget.memory_limit if h.memory_budget else None,
+                "memory_limit_reason": h.memory_budget.reason if h.memory_budget else None,
                 "separate_process": len(jobs) == 1,
             }
         )

@@ -11,6 +11,11 @@
   warning (an append becomes a full load).
 * **Disk full** is transient (the refresh is retried once space is freed); its message names the
   file system and the space needed. **Out of memory** is terminal; its message names the setting.
+* **Database invalidated.** A fatal error in a write (DuckDB's ``FatalException``: a checkpoint
+  that ran out of disk or memory after the commit reached the WAL) invalidates the database: every
+  later statement on it fails. The write is reported as failed, so its WAL is dropped (the file
+  is its last checkpoint, the previous data) and the next refresh opens the file afresh. Out of
+  memory stays terminal (naming the setting); any other cause is transient.
 """
 
 from __future__ import annotations
@@ -67,6 +72,27 @@ class EngineOutOfMemoryError(TerminalRefreshError):
     """DuckDB ran out of its memory limit and could not spill; raise the limit or free spill space."""
 
 
+class DatabaseInvalidatedError(TransientRefreshError):
+    """A fatal DuckDB error invalidated the database during a write; the write was undone, retried."""
+
+
+#: What DuckDB says when it cannot get memory (the type is ``FatalException`` inside a checkpoint).
+_OUT_OF_MEMORY_MARKS = (
+    "out of memory",
+    "failed to pin block",
+    "could not allocate block",
+    "failed to allocate data",
+    "failed to offload data block",
+)
+
+
+def is_invalidation(err: BaseException | None) -> bool:
+    """DuckDB invalidated the database: a fatal error (e.g. a failed checkpoint), or a later statement."""
+    if isinstance(err, duckdb.FatalException):
+        return True
+    return isinstance(err, duckdb.Error) and "database has been invalidated" in str(err).casefold()
+
+
 def is_corruption(err: BaseException | None) -> bool:
     if not isinstance(err, duckdb.Error):
         return False
@@ -115,12 +141,24 @@ def classify(
         message = disk_full_message(dataset, doing, path, err, needed)
         discard_unfinished_wal(path, dataset)
         return DiskFullError(message, dataset=dataset)
-    if isinstance(err, duckdb.OutOfMemoryException):
+    invalidated = is_invalidation(err)
+    if invalidated:
+        discard_unfinished_wal(path, dataset)  # committed to the WAL, reported as failed: undo it
+    if isinstance(err, duckdb.OutOfMemoryException) or (
+        invalidated and any(mark in str(err).casefold() for mark in _OUT_OF_MEMORY_MARKS)
+    ):
         return EngineOutOfMemoryError(
             f"Dataset {dataset}: {doing} ran out of memory: {err}. Raise the memory limit: "
             f"acceleration.params.{DATASET_PARAM} of the dataset, or memory_limit in the accelerator "
             "connection's extra; or give DuckDB room to spill (temp_directory on a disk with free space). "
             "The previous data is intact.",
+            dataset=dataset,
+        )
+    if invalidated:
+        return DatabaseInvalidatedError(
+            f"Dataset {dataset}: {doing}: DuckDB invalidated the database {path} after a fatal error: "
+            f"{err}. The write was undone (its write-ahead log dropped), the previous data is intact, "
+            "and the refresh will be retried with the file opened afresh.",
             dataset=dataset,
         )
     if is_corruption(err):
@@ -133,7 +171,7 @@ def classify(
 
 
 def discard_unfinished_wal(path: Path, dataset: str) -> None:
-    """Drop the WAL an in-place write left when the disk filled (call holding the writer lock).
+    """Drop the WAL a failed in-place write left (disk full, or a fatal error; call holding the writer lock).
 
     The write committed to the WAL but its checkpoint could not be written, and the refresh reports
     a failure: keeping the WAL would let the next open apply rows (or deletions) that were reported
@@ -145,8 +183,8 @@ def discard_unfinished_wal(path: Path, dataset: str) -> None:
         wal.unlink()
         fsync_path(path.parent)
         log.warning(
-            "Dataset %s: dropped the write-ahead log %s of a write that could not be checkpointed on a "
-            "full disk; %s holds its previous data.",
+            "Dataset %s: dropped the write-ahead log %s of a write that could not be checkpointed (disk "
+            "full, or a fatal error that invalidated the database); %s holds its previous data.",
             dataset,
             wal,
             path,
@@ -260,9 +298,11 @@ def describe_stats(stats: Any) -> str:
 __all__ = [
     "CommitNotVerifiedError",
     "CorruptFileError",
+    "DatabaseInvalidatedError",
     "DiskFullError",
     "EngineOutOfMemoryError",
     "classify",
+    "is_invalidation",
     "quarantine",
     "read_every_block",
     "replace_verified",

@@ -9,19 +9,33 @@ slots), with a floor and a cap:
     memory_limit = clamp(MEMORY_SHARE * available / parallel_refreshes, FLOOR, CAP)
 
 The cap keeps a worker's memory flat as datasets grow: past it DuckDB evicts written blocks to the
-file and spills intermediates to the spill directory instead of caching them. Precedence, highest
-first: the dataset's ``acceleration.params.duckdb_memory_limit`` (Spice's DuckDB parameter), the
-accelerator connection's ``memory_limit`` extra, the derived default. The choice and its reason are
-logged once per refresh.
+file and spills intermediates to the spill directory instead of caching them. Its value depends on
+what the refresh builds (docs/adr/0013-memory-cap-by-refresh-shape.md has the measurements):
+
+* a **streaming** refresh (``refresh_mode: full``, no ``primary_key``, no ``indexes``, no
+  ``on_refresh_sort_columns``) only writes rows through and reads them back once (statistics,
+  verification). Everything it holds in DuckDB's memory is a cache of blocks already written, or
+  row groups waiting to be written, so a large limit buys no speed and only makes its peak RSS
+  follow the data (2.6x from 1M to 20M rows with the 1 GiB cap). Its cap is
+  :data:`STREAMING_CAP_BYTES`, and the refresh flushes every row group as soon as it is full
+  (``write_buffer_row_group_count = 1``) instead of buffering 5 per thread;
+* a refresh that builds an **ART index** (a primary key or ``indexes``: DuckDB cannot spill an
+  index), **sorts**, or **appends** (a join against the live table) keeps :data:`CAP_BYTES`.
+
+Precedence, highest first: the dataset's ``acceleration.params.duckdb_memory_limit`` (Spice's
+DuckDB parameter), the accelerator connection's ``memory_limit`` extra, the derived default. The
+choice and its reason are logged once per refresh.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from airflow_provider_accel.accelerator.modes import RefreshMode
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
@@ -36,6 +50,11 @@ MEMORY_SHARE = 0.5
 FLOOR_BYTES = 256 * MIB
 #: Above this a refresh gains little speed and the worker's memory would follow the data.
 CAP_BYTES = 1024 * MIB
+#: The cap of a streaming refresh (nothing to index or sort): the limit of a flat peak RSS.
+STREAMING_CAP_BYTES = 128 * MIB
+#: DuckDB settings of a streaming refresh: flush each row group when it is full (DuckDB's default
+#: buffers 5 per thread, up to 20% of the limit, before writing them).
+STREAMING_SETTINGS: dict[str, Any] = {"write_buffer_row_group_count": 1}
 #: Name of the spill directory under the data directory (per process, removed by DuckDB when done).
 SPILL_DIR_NAME = ".accel-spill"
 DATASET_PARAM = "duckdb_memory_limit"
@@ -76,10 +95,16 @@ class MemoryBudget:
     memory_limit: str
     temp_directory: str
     reason: str
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def apply(self, connect_config: dict[str, Any]) -> dict[str, Any]:
         """``connect_config`` with the budget's settings (the connection's explicit ones win)."""
-        return {"memory_limit": self.memory_limit, "temp_directory": self.temp_directory, **connect_config}
+        return {
+            "memory_limit": self.memory_limit,
+            "temp_directory": self.temp_directory,
+            **self.settings,
+            **connect_config,
+        }
 
 
 def spill_directory(data_dir: Path) -> Path:
@@ -120,15 +145,35 @@ def memory_budget(
     slots = parallel_refreshes if parallel_refreshes is not None else refresh_parallelism()[0]
     total, source = available or available_memory()
     share = int(total * MEMORY_SHARE / max(1, slots))
-    limit = min(max(share, FLOOR_BYTES), CAP_BYTES)
-    bound = "the cap" if limit == CAP_BYTES and share > CAP_BYTES else None
-    bound = bound or ("the floor" if limit == FLOOR_BYTES and share < FLOOR_BYTES else None)
+    streaming = dataset is not None and is_streaming(dataset)
+    cap = STREAMING_CAP_BYTES if streaming else CAP_BYTES
+    floor = min(FLOOR_BYTES, cap)
+    limit = min(max(share, floor), cap)
+    cap_name = "the streaming cap" if streaming else "the cap"
+    bound = cap_name if limit == cap and share > cap else None
+    bound = bound or ("the floor" if limit == floor and share < floor else None)
     reason = (
         f"{MEMORY_SHARE:.0%} of {format_bytes(total)} ({source}) shared by {slots} refreshes at once "
         f"(runtime.dataset_load_parallelism) = {format_bytes(share)}"
         + (f", held to {bound} of {format_bytes(limit)}" if bound else "")
+        + (" (no primary key, index or sort to build: rows stream through)" if streaming else "")
     )
-    return MemoryBudget(format_bytes(limit), spill, reason)
+    return MemoryBudget(format_bytes(limit), spill, reason, dict(STREAMING_SETTINGS) if streaming else {})
+
+
+def is_streaming(dataset: Dataset) -> bool:
+    """Whether a refresh of ``dataset`` only streams rows into a new table: a full refresh, no index, no sort.
+
+    A primary key or ``indexes`` build an ART index (DuckDB cannot spill one); ``on_refresh_sort_columns``
+    sorts the whole table; an append joins its rows against the live table to drop re-deliveries (a
+    join spills, slowly, and was not measured under the low cap). All keep the larger cap.
+    """
+    acceleration = dataset.acceleration
+    if acceleration is None or acceleration.refresh_mode is not RefreshMode.FULL:
+        return False
+    return not (
+        acceleration.primary_key or acceleration.indexes or acceleration.params.get("on_refresh_sort_columns")
+    )
 
 
 def log_budget(budget: MemoryBudget, dataset_name: str) -> None:
@@ -144,4 +189,11 @@ def log_budget(budget: MemoryBudget, dataset_name: str) -> None:
     )
 
 
-__all__ = ["MemoryBudget", "available_memory", "log_budget", "memory_budget", "spill_directory"]
+__all__ = [
+    "MemoryBudget",
+    "available_memory",
+    "is_streaming",
+    "log_budget",
+    "memory_budget",
+    "spill_directory",
+]

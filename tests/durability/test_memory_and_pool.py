@@ -24,6 +24,7 @@ from airflow_provider_accel.accelerator.resources import (
     CAP_BYTES,
     FLOOR_BYTES,
     MIB,
+    STREAMING_CAP_BYTES,
     available_memory,
     memory_budget,
 )
@@ -52,6 +53,25 @@ class TestMemoryBudget:
         cap = memory_budget({}, tmp_path, parallel_refreshes=1, available=(64 * GIB, "test"))
         assert cap.memory_limit == f"{CAP_BYTES // MIB}MiB" and "cap" in cap.reason
         assert share.temp_directory.startswith(str(tmp_path))
+
+    def test_streaming_refresh_has_the_low_cap_and_an_index_keeps_the_high_one(self, tmp_path: Path) -> None:
+        """A plain full refresh: the streaming cap, eager row-group flushes; key, sort or append: the cap."""
+        big = (64 * GIB, "test")
+        plain = memory_budget({}, tmp_path, dataset=make_dataset("d", "file:/x"), available=big)
+        assert plain.memory_limit == f"{STREAMING_CAP_BYTES // MIB}MiB" and "streaming cap" in plain.reason
+        assert plain.apply({})["write_buffer_row_group_count"] == 1
+        keyed = make_dataset("d", "file:/x", primary_key=("id",))
+        plain_dataset = make_dataset("d", "file:/x")
+        sort = dataclasses.replace(plain_dataset.acceleration, params={"on_refresh_sort_columns": "id"})  # type: ignore[arg-type]
+        appended = make_dataset("d", "file:/x", mode=RefreshMode.APPEND, time_column="ts")
+        for dataset in (keyed, dataclasses.replace(plain_dataset, acceleration=sort), appended):
+            budget = memory_budget({}, tmp_path, dataset=dataset, available=big)
+            assert budget.memory_limit == f"{CAP_BYTES // MIB}MiB" and budget.settings == {}
+        small = memory_budget({}, tmp_path, dataset=make_dataset("d", "file:/x"), available=(GIB, "test"))
+        assert small.memory_limit == f"{STREAMING_CAP_BYTES // MIB}MiB"  # the floor never exceeds the cap
+        assert (
+            plain.apply({"write_buffer_row_group_count": 5})["write_buffer_row_group_count"] == 5
+        )  # the connection's setting wins
 
     def test_connection_extra_and_dataset_param_override(self, tmp_path: Path) -> None:
         """The dataset's duckdb_memory_limit beats the connection's memory_limit, which beats the default."""
