@@ -5,7 +5,8 @@
 * ``sqlite_full_vs_executemany`` — a full refresh into SQLite over a bare ``executemany`` of the
   same Arrow batches in one transaction (goal <= 1.0).
 
-Each is the best of ``--repeat`` runs. Prints one JSON object; ``--out`` merges it into a JSON file.
+Each side is the median of ``--repeat`` runs, interleaved A/B. Prints one JSON object; ``--out``
+merges it into a JSON file.
 Needs PostgreSQL at ACCEL_TEST_PG_* (default 127.0.0.1:5432, postgres, trust).
 """
 
@@ -17,6 +18,7 @@ import dataclasses
 import json
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -43,13 +45,16 @@ def _data(rows: int, path: Path) -> Path:
     return path
 
 
-def _best(repeat: int, run: Callable[[], None]) -> float:
-    times = []
+def _interleaved(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median seconds of each run, measured A/B interleaved (one of each per round), so that a load
+    change on the shared machine hits both sides alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _dataset(engine: str, parquet: Path, schema: str) -> object:
@@ -87,8 +92,11 @@ def run(rows: int, repeat: int) -> dict[str, float]:
         pg_dataset = _dataset("postgres", parquet, schema)
         pg_hook = hook_for(pg_dataset, data_dir=work)  # type: ignore[arg-type]
         try:
-            bare = _best(repeat, bare_ingest_reader)
-            ours = _best(repeat, lambda: pg_hook.refresh(pg_dataset))  # type: ignore[arg-type]
+            medians = _interleaved(
+                repeat,
+                {"bare": bare_ingest_reader, "ours": lambda: pg_hook.refresh(pg_dataset)},  # type: ignore[arg-type]
+            )
+            bare, ours = medians["bare"], medians["ours"]
             results["postgres_full_s"] = round(ours, 3)
             results["postgres_adbc_ingest_s"] = round(bare, 3)
             results["postgres_full_vs_adbc_ingest"] = round(ours / bare, 3)
@@ -115,12 +123,16 @@ def run(rows: int, repeat: int) -> dict[str, float]:
 
         sqlite_dataset = _dataset("sqlite", parquet, schema)
         sqlite_hook = hook_for(sqlite_dataset, data_dir=work)  # type: ignore[arg-type]
-        bare = _best(repeat, bare_executemany)
-        ours = _best(repeat, lambda: sqlite_hook.refresh(sqlite_dataset))  # type: ignore[arg-type]
+        medians = _interleaved(
+            repeat,
+            {"bare": bare_executemany, "ours": lambda: sqlite_hook.refresh(sqlite_dataset)},  # type: ignore[arg-type]
+        )
+        bare, ours = medians["bare"], medians["ours"]
         results["sqlite_full_s"] = round(ours, 3)
         results["sqlite_executemany_s"] = round(bare, 3)
         results["sqlite_full_vs_executemany"] = round(ours / bare, 3)
     results["rows"] = rows
+    results["repeat"] = repeat
     return results
 
 

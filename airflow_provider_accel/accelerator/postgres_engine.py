@@ -257,14 +257,14 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         return contextlib.nullcontext()  # taken in each write transaction (advisory lock)
 
     def recover(self, dataset: Dataset) -> None:
-        """A killed refresh rolled back on the server; drop a staging table left by anything else."""
-        schema, _, staging = self.names(dataset)
-        with self.connect(dataset) as con, con.cursor() as cursor:
-            self._begin(cursor, dataset)
-            cursor.execute(f"DROP TABLE IF EXISTS {schema}.{staging}")
-            con.commit()
+        """Nothing to do before a write, and no connection spent on it.
 
-    def inspect_live(self, dataset: Dataset, *, want_watermark: bool) -> LiveState:
+        A killed refresh is rolled back by the server, so it leaves no staging table; a staging table
+        left by anything else is dropped by the next full refresh's own transaction, before it loads
+        (:meth:`replace`); an append stages in a temporary table, which ends with its session.
+        """
+
+    def inspect_live(self, dataset: Dataset, *, want_watermark: bool, want_rows: bool = True) -> LiveState:
         schema_q, table_q, _ = self.names(dataset)
         state = LiveState()
         with self.connect(dataset) as con, con.cursor() as cursor:
@@ -282,6 +282,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
                 return state
             qualified = f"{schema_q}.{table_q}"
             state.columns = PostgresLiveSql(cursor).describe(qualified)
+            if not want_rows:
+                return state
             cursor.execute(f"SELECT count(*) FROM {qualified}")
             state.row_count = int(cursor.fetchone()[0])
             if want_watermark and dataset.time_column and state.row_count:
@@ -301,9 +303,13 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         cursor.execute(f"SELECT max({instant}) FROM {qualified}")
         return cursor.fetchone()[0]
 
-    def _stats(self, cursor: Any, dataset: Dataset, qualified: str) -> tuple[int, str | None]:
-        cursor.execute(f"SELECT count(*) FROM {qualified}")
-        total = int(cursor.fetchone()[0])
+    def _stats(
+        self, cursor: Any, dataset: Dataset, qualified: str, total: int | None = None
+    ) -> tuple[int, str | None]:
+        """Rows and watermark of the table; ``total`` when known (a full refresh ingested exactly that)."""
+        if total is None:
+            cursor.execute(f"SELECT count(*) FROM {qualified}")
+            total = int(cursor.fetchone()[0])
         watermark = None
         if dataset.time_column and total:
             columns = PostgresLiveSql(cursor).describe(qualified)
@@ -326,7 +332,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             # The swap: the live table's lock is taken here and released by the commit below.
             cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
             cursor.execute(f"ALTER TABLE {schema}.{staging} RENAME TO {table}")
-            total, watermark = self._stats(cursor, dataset, f"{schema}.{table}")
+            # COPY put exactly the streamed rows into the new table: no count(*) scan of it.
+            total, watermark = self._stats(cursor, dataset, f"{schema}.{table}", stream.rows)
             con.commit()
         return Written(stream.rows, total, watermark)
 
