@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, urlencode
@@ -122,14 +121,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
 
     capabilities: ClassVar[EngineCapabilities] = POSTGRES
 
-    def __init__(
-        self,
-        duckdb_conn_id: str | None = None,
-        *,
-        data_dir: str | os.PathLike[str] | None = None,
-        lock_timeout: float | None = None,
-    ) -> None:
-        super().__init__(duckdb_conn_id, data_dir=data_dir, lock_timeout=lock_timeout)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         #: The settings of each dataset, read once per hook (a refresh connects several times).
         self._settings: dict[tuple[str, bool], dict[str, Any]] = {}
 
