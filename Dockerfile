@@ -20,6 +20,8 @@ COPY --chown=airflow:0 pyproject.toml README.md requirements.lock /opt/accel/src
 COPY --chown=airflow:0 airflow_provider_accel /opt/accel/src/airflow_provider_accel
 # The demo spicepod template; airflow-init renders it into the spicepod volume on first start.
 COPY --chown=airflow:0 examples/demo/spicepod.yaml /opt/accel/templates/spicepod.yaml
+# ... and the dataset it appends that is accelerated into the compose file's accel-postgres.
+COPY --chown=airflow:0 examples/demo/spicepod.postgres.yaml /opt/accel/templates/spicepod.postgres.yaml
 
 # AIRFLOW_VERSION is set by the base image. Extras: fab for the compose file's auth manager,
 # postgres for datasets read from PostgreSQL.

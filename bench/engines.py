@@ -5,7 +5,8 @@
 * ``sqlite_full_vs_executemany`` — a full refresh into SQLite over a bare ``executemany`` of the
   same Arrow batches in one transaction (goal <= 1.0).
 
-Each is the best of ``--repeat`` runs. Prints one JSON object; ``--out`` merges it into a JSON file.
+Each side is the median of ``--repeat`` runs, interleaved A/B. Prints one JSON object; ``--out``
+merges it into a JSON file.
 Needs PostgreSQL at ACCEL_TEST_PG_* (default 127.0.0.1:5432, postgres, trust).
 """
 
@@ -17,6 +18,7 @@ import dataclasses
 import json
 import os
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -43,13 +45,26 @@ def _data(rows: int, path: Path) -> Path:
     return path
 
 
-def _best(repeat: int, run: Callable[[], None]) -> float:
-    times = []
+def _interleaved(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median seconds of each run, measured A/B interleaved (one of each per round), so that a load
+    change on the shared machine hits both sides alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _figures(engine: str, limit: str, medians: dict[str, float]) -> dict[str, float]:
+    """``<engine>_full_s``, ``<engine>_<limit>_s`` and their ratio ``<engine>_full_vs_<limit>``."""
+    ours, bare = medians["ours"], medians["bare"]
+    return {
+        f"{engine}_full_s": round(ours, 3),
+        f"{engine}_{limit}_s": round(bare, 3),
+        f"{engine}_full_vs_{limit}": round(ours / bare, 3),
+    }
 
 
 def _dataset(engine: str, parquet: Path, schema: str) -> object:
@@ -63,7 +78,7 @@ def _dataset(engine: str, parquet: Path, schema: str) -> object:
     return Dataset(from_=f"file:{parquet}", name="trips", acceleration=accel)
 
 
-def run(rows: int, repeat: int) -> dict[str, float]:
+def run(rows: int, repeat: int, engines: tuple[str, ...] = ("postgres", "sqlite")) -> dict[str, float]:
     import adbc_driver_postgresql.dbapi as pg
 
     from airflow_provider_accel.accelerator.engines import hook_for
@@ -84,18 +99,19 @@ def run(rows: int, repeat: int) -> dict[str, float]:
                 cur.adbc_ingest("bare", reader, mode="create", db_schema_name=schema)
                 con.commit()
 
-        pg_dataset = _dataset("postgres", parquet, schema)
-        pg_hook = hook_for(pg_dataset, data_dir=work)  # type: ignore[arg-type]
-        try:
-            bare = _best(repeat, bare_ingest_reader)
-            ours = _best(repeat, lambda: pg_hook.refresh(pg_dataset))  # type: ignore[arg-type]
-            results["postgres_full_s"] = round(ours, 3)
-            results["postgres_adbc_ingest_s"] = round(bare, 3)
-            results["postgres_full_vs_adbc_ingest"] = round(ours / bare, 3)
-        finally:
-            with pg.connect(PG_URI) as con, con.cursor() as cur:
-                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-                con.commit()
+        if "postgres" in engines:
+            pg_dataset = _dataset("postgres", parquet, schema)
+            pg_hook = hook_for(pg_dataset, data_dir=work)  # type: ignore[arg-type]
+            try:
+                medians = _interleaved(
+                    repeat,
+                    {"bare": bare_ingest_reader, "ours": lambda: pg_hook.refresh(pg_dataset)},  # type: ignore[arg-type]
+                )
+                results.update(_figures("postgres", "adbc_ingest", medians))
+            finally:
+                with pg.connect(PG_URI) as con, con.cursor() as cur:
+                    cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+                    con.commit()
 
         def bare_executemany() -> None:
             target = work / "bare.sqlite"
@@ -113,14 +129,16 @@ def run(rows: int, repeat: int) -> dict[str, float]:
             finally:
                 con.close()
 
-        sqlite_dataset = _dataset("sqlite", parquet, schema)
-        sqlite_hook = hook_for(sqlite_dataset, data_dir=work)  # type: ignore[arg-type]
-        bare = _best(repeat, bare_executemany)
-        ours = _best(repeat, lambda: sqlite_hook.refresh(sqlite_dataset))  # type: ignore[arg-type]
-        results["sqlite_full_s"] = round(ours, 3)
-        results["sqlite_executemany_s"] = round(bare, 3)
-        results["sqlite_full_vs_executemany"] = round(ours / bare, 3)
+        if "sqlite" in engines:
+            sqlite_dataset = _dataset("sqlite", parquet, schema)
+            sqlite_hook = hook_for(sqlite_dataset, data_dir=work)  # type: ignore[arg-type]
+            medians = _interleaved(
+                repeat,
+                {"bare": bare_executemany, "ours": lambda: sqlite_hook.refresh(sqlite_dataset)},  # type: ignore[arg-type]
+            )
+            results.update(_figures("sqlite", "executemany", medians))
     results["rows"] = rows
+    results["repeat"] = repeat
     return results
 
 
@@ -129,8 +147,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--only", choices=("postgres", "sqlite"), help="measure one engine only")
     args = parser.parse_args()
-    results = run(args.rows, args.repeat)
+    results = run(args.rows, args.repeat, (args.only,) if args.only else ("postgres", "sqlite"))
     if args.out:
         merged = json.loads(args.out.read_text()) if args.out.exists() else {}
         merged.setdefault("engines", {}).update(results)

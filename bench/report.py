@@ -20,6 +20,8 @@ GOALS = {
     "datasets_status_p50_ms_1000": ("<=", 200.0, "ms: p50 of GET /v1/datasets?status=true, 1,000 datasets"),
     "snapshot_publish_overhead": ("<=", 0.15, "publishing the refreshed file / its full refresh"),
     "bootstrap_vs_refresh": ("<=", 0.2, "bootstrap from the snapshot / full refresh — goal: 5x faster"),
+    "postgres_full_vs_adbc_ingest": ("<=", 1.15, "full refresh into PostgreSQL / bare ADBC adbc_ingest"),
+    "sqlite_full_vs_executemany": ("<=", 1.0, "full refresh into SQLite / bare executemany, one transaction"),
     "rss_growth_1m_to_20m_default": ("<=", 1.3, "peak RSS at 20M rows / at 1M, default settings (Parquet)"),
     "file_growth_appends": ("<=", 1.3, "file after 200 appends of 1% + 200 retention runs / fresh load"),
     "file_growth_full": ("<=", 1.1, "file after 200 full refreshes, shared file / fresh load"),
@@ -402,6 +404,19 @@ def at_scale(results: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append(f"Not measured: {snap.get('error')}")
+    lines += ["", "## SQLite and PostgreSQL engines", ""]
+    eng = results.get("engines", {})
+    if "postgres_full_s" in eng:
+        lines.append(
+            f"{eng['rows']:,}-row full refresh from one Parquet file (medians of {eng['repeat']}, A/B "
+            f"interleaved, `bench/engines.py`): into PostgreSQL {_fmt(eng['postgres_full_s'])} s against a "
+            f"bare ADBC `adbc_ingest` of the same Parquet into a fresh table "
+            f"{_fmt(eng['postgres_adbc_ingest_s'])} s; into SQLite {_fmt(eng['sqlite_full_s'])} s against "
+            f"a bare `executemany` of the same Arrow batches in one transaction "
+            f"{_fmt(eng['sqlite_executemany_s'])} s."
+        )
+    else:
+        lines.append(f"Not measured: {eng.get('error')}")
     return lines
 
 

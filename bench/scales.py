@@ -41,6 +41,9 @@ class Scale:
     status_requests: int = 5
     #: Rows of the snapshot figures (bench/snapshots.py): full refresh, publish, bootstrap.
     snapshot_rows: int = 20_000
+    #: Rows of the engine figures (bench/engines.py): full refresh into PostgreSQL / SQLite against
+    #: a bare adbc_ingest / executemany of the same data.
+    engine_rows: int = 10_000
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -85,6 +88,7 @@ SCALES: dict[str, Scale] = {
         parse_reps=3,
         status_requests=30,
         snapshot_rows=1_000_000,
+        engine_rows=1_000_000,
     ),
     # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
@@ -105,5 +109,6 @@ SCALES: dict[str, Scale] = {
         parse_reps=5,
         status_requests=50,
         snapshot_rows=10_000_000,
+        engine_rows=10_000_000,
     ),
 }

@@ -1,5 +1,5 @@
 """How ``python -m bench run`` runs a stage, and its at-scale stages (wide table, thousand datasets,
-snapshots).
+snapshots, the sqlite and postgres engines).
 
 One stage setup serves every stage: :func:`run_child` runs a bench module in a child process on its
 own ``AIRFLOW_HOME`` (the endpoint, many-datasets and end-to-end figures need a fresh interpreter and
@@ -110,6 +110,15 @@ def run(scale: Any, work: Path, results: dict[str, Any], log: Callable[[str], No
             f"  refresh {snap['refresh_seconds']} s, publish {snap['publish_seconds']} s, "
             f"bootstrap {snap['bootstrap_seconds']} s"
         )
+    from bench import engines
+
+    log(f"[engines] {scale.engine_rows:,}-row full refresh into PostgreSQL and SQLite vs their bare limits")
+    eng = guarded(results, "engines", log, lambda: engines.run(scale.engine_rows, scale.reps))
+    if "error" not in eng:
+        log(
+            f"  postgres {eng['postgres_full_s']} s vs adbc_ingest {eng['postgres_adbc_ingest_s']} s; "
+            f"sqlite {eng['sqlite_full_s']} s vs executemany {eng['sqlite_executemany_s']} s"
+        )
 
 
 def summary(results: dict[str, Any]) -> dict[str, float | None]:
@@ -125,4 +134,6 @@ def summary(results: dict[str, Any]) -> dict[str, float | None]:
         "datasets_status_p50_ms_1000": many.get("status", {}).get("p50_ms"),
         "snapshot_publish_overhead": snap.get("snapshot_publish_overhead"),
         "bootstrap_vs_refresh": snap.get("bootstrap_vs_refresh"),
+        "postgres_full_vs_adbc_ingest": results.get("engines", {}).get("postgres_full_vs_adbc_ingest"),
+        "sqlite_full_vs_executemany": results.get("engines", {}).get("sqlite_full_vs_executemany"),
     }

@@ -15,7 +15,13 @@ Rows arrive through ADBC's Arrow bulk ingest (``COPY ... BINARY``), never row-by
 Where: ``params.pg_schema`` (this provider's own key; default ``public``) and the dataset's name as
 the table, both quoted. Names PostgreSQL would truncate (over 63 bytes) or cannot hold are refused.
 Connection: Spice's ``pg_host``, ``pg_port``, ``pg_db``, ``pg_user``, ``pg_pass``, ``pg_sslmode``
-(Spice's default ``verify-full``), ``pg_sslrootcert``.
+(Spice's default ``verify-full``), ``pg_sslrootcert``; or ``postgres_conn_id``, this provider's own
+extension (the name the ``postgres:`` source uses): an Airflow Postgres connection whose host, port,
+schema (the database), login, password and extra ``sslmode`` / ``sslrootcert`` fill the ``pg_*``
+params, an explicit ``pg_*`` param overriding its field. Without ``sslmode`` in the connection or
+``pg_sslmode`` the connection is opened with libpq's default (``prefer``), as Airflow's own
+PostgresHook opens it. ``${secrets:..}`` / ``${env:..}`` placeholders resolve at the point of use;
+the password is never logged, shown or part of an error.
 """
 
 from __future__ import annotations
@@ -40,16 +46,25 @@ from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.exceptions import (
     RefreshError,
     SourceLockedError,
+    SpicepodError,
     TerminalRefreshError,
     TransientRefreshError,
 )
+from airflow_provider_accel.sources.database import params_from_connection
 from airflow_provider_accel.sources.file import sql_string
+from airflow_provider_accel.sources.postgres import POSTGRES as POSTGRES_SOURCE
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
 
 DEFAULT_SCHEMA = "public"
+#: This provider's own param: an Airflow connection holding the server's settings.
+CONN_ID_PARAM = "postgres_conn_id"
+#: Airflow connection types read as PostgreSQL (the ``postgres:`` source reads the same).
+CONNECTION_TYPES = POSTGRES_SOURCE.conn_types
+#: Airflow connection field -> pg_* param: the source's, plus the CA file the engine also reads.
+CONNECTION_FIELDS = (*POSTGRES_SOURCE.connection_fields, ("extra.sslrootcert", "pg_sslrootcert"))
 #: Spice's default pg_sslmode.
 DEFAULT_SSLMODE = "verify-full"
 #: PostgreSQL's identifier limit (NAMEDATALEN - 1): longer names are silently truncated.
@@ -140,11 +155,75 @@ class PostgresAcceleratorHook(ArrowEngineHook):
 
     capabilities: ClassVar[EngineCapabilities] = POSTGRES
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The settings of each dataset, read once per hook (a refresh connects several times).
+        self._settings: dict[tuple[str, bool], dict[str, Any]] = {}
+
     # -- where --------------------------------------------------------------------------------
 
     @staticmethod
     def _params(dataset: Dataset) -> dict[str, Any]:
         return dict(dataset.acceleration.params) if dataset.acceleration else {}
+
+    def settings(self, dataset: Dataset, *, with_password: bool = False) -> dict[str, Any]:
+        """The ``pg_*`` params in force: the Airflow connection's fields, then the explicit params.
+
+        Placeholders are resolved; ``pg_pass`` only ``with_password`` (the status route and the UI
+        never need it, so a secret missing on the API server does not hide where the data lives).
+        """
+        key = (dataset.name, with_password)
+        if key in self._settings:
+            return self._settings[key]
+        from airflow_provider_accel.spicepod.secrets import resolve_params
+
+        explicit = {k: v for k, v in self._params(dataset).items() if v not in (None, "")}
+        if not with_password:
+            explicit.pop("pg_pass", None)
+        try:
+            explicit = resolve_params(explicit, dataset.name, prefix="acceleration.params")
+        except SpicepodError as err:
+            raise TerminalRefreshError(str(err), dataset=dataset.name) from err
+        conn_id = explicit.get(CONN_ID_PARAM)
+        settings = dict(explicit)
+        if conn_id:
+            from_connection = params_from_connection(
+                self._connection(dataset, str(conn_id)), CONNECTION_FIELDS
+            )
+            if not with_password:
+                from_connection.pop("pg_pass", None)
+            settings = {**from_connection, **explicit}
+        if not settings.get("pg_host"):
+            raise TerminalRefreshError(
+                f"Dataset {dataset.name}: engine postgres needs acceleration.params.pg_host (or "
+                f"{CONN_ID_PARAM}, an Airflow connection with a host).",
+                dataset=dataset.name,
+            )
+        self._settings[key] = settings
+        return settings
+
+    @staticmethod
+    def _connection(dataset: Dataset, conn_id: str) -> Any:
+        """The Airflow connection ``conn_id`` of a Postgres type; terminal when missing or of another type."""
+        from airflow.sdk import BaseHook
+        from airflow.sdk.exceptions import AirflowNotFoundException
+
+        where = f"Dataset {dataset.name}: acceleration.params.{CONN_ID_PARAM} {conn_id!r}"
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException as err:
+            raise TerminalRefreshError(
+                f"{where} is not an Airflow connection: create it (Admin -> Connections, "
+                f"`airflow connections add {conn_id} --conn-type postgres ...`, or the environment "
+                f"variable AIRFLOW_CONN_{conn_id.upper()}), or give pg_host and the other pg_* params.",
+                dataset=dataset.name,
+            ) from err
+        if conn.conn_type not in CONNECTION_TYPES:
+            raise TerminalRefreshError(
+                f"{where} is a {conn.conn_type!r} connection; engine postgres needs a postgres one.",
+                dataset=dataset.name,
+            )
+        return conn
 
     def schema(self, dataset: Dataset) -> str:
         return str(self._params(dataset).get("pg_schema") or DEFAULT_SCHEMA)
@@ -157,30 +236,30 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         return schema, table, quote_identifier(STAGING_PREFIX + digest)
 
     def uri(self, dataset: Dataset) -> str:
-        """The libpq URI of Spice's pg_* params (holds the password: never log it)."""
-        params = self._params(dataset)
-        host = params.get("pg_host")
-        if not host:
-            raise TerminalRefreshError(
-                f"Dataset {dataset.name}: acceleration.params.pg_host is required for engine postgres.",
-                dataset=dataset.name,
-            )
+        """The libpq URI of the settings in force (holds the password: never log it)."""
+        params = self.settings(dataset, with_password=True)
         user = quote(str(params.get("pg_user") or ""), safe="")
         password = params.get("pg_pass")
         auth = f"{user}:{quote(str(password), safe='')}@" if password else (f"{user}@" if user else "")
-        query = {"sslmode": str(params.get("pg_sslmode") or DEFAULT_SSLMODE)}
+        # Spice's default sslmode for its own params; an Airflow connection keeps libpq's, as PostgresHook.
+        default_sslmode = None if params.get(CONN_ID_PARAM) else DEFAULT_SSLMODE
+        sslmode = params.get("pg_sslmode") or default_sslmode
+        query = {"sslmode": str(sslmode)} if sslmode else {}
         if params.get("pg_sslrootcert"):
             query["sslrootcert"] = str(params["pg_sslrootcert"])
-        port = params.get("pg_port") or 5432
-        db = quote(str(params.get("pg_db") or "postgres"), safe="")
-        return f"postgresql://{auth}{quote(str(host), safe='')}:{port}/{db}?{urlencode(query)}"
+        port, db = self._server(params)
+        host = quote(str(params["pg_host"]), safe="")
+        return f"postgresql://{auth}{host}:{port}/{quote(db, safe='')}?{urlencode(query)}"
+
+    @staticmethod
+    def _server(params: dict[str, Any]) -> tuple[int, str]:
+        """(port, database) of the settings, with libpq's defaults."""
+        return int(params.get("pg_port") or 5432), str(params.get("pg_db") or "postgres")
 
     def location(self, dataset: Dataset) -> str:
-        params = self._params(dataset)
-        return (
-            f"{params.get('pg_host')}:{params.get('pg_port') or 5432}/{params.get('pg_db') or 'postgres'}"
-            f".{self.schema(dataset)}.{dataset.name}"
-        )
+        params = self.settings(dataset)
+        port, db = self._server(params)
+        return f"{params['pg_host']}:{port}/{db}.{self.schema(dataset)}.{dataset.name}"
 
     @contextlib.contextmanager
     def connect(self, dataset: Dataset) -> Iterator[Any]:
@@ -205,14 +284,14 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         return contextlib.nullcontext()  # taken in each write transaction (advisory lock)
 
     def recover(self, dataset: Dataset) -> None:
-        """A killed refresh rolled back on the server; drop a staging table left by anything else."""
-        schema, _, staging = self.names(dataset)
-        with self.connect(dataset) as con, con.cursor() as cursor:
-            self._begin(cursor, dataset)
-            cursor.execute(f"DROP TABLE IF EXISTS {schema}.{staging}")
-            con.commit()
+        """Nothing to do before a write, and no connection spent on it.
 
-    def inspect_live(self, dataset: Dataset, *, want_watermark: bool) -> LiveState:
+        A killed refresh is rolled back by the server, so it leaves no staging table; a staging table
+        left by anything else is dropped by the next full refresh's own transaction, before it loads
+        (:meth:`replace`); an append stages in a temporary table, which ends with its session.
+        """
+
+    def inspect_live(self, dataset: Dataset, *, want_watermark: bool, want_rows: bool = True) -> LiveState:
         schema_q, table_q, _ = self.names(dataset)
         state = LiveState()
         with self.connect(dataset) as con, con.cursor() as cursor:
@@ -230,6 +309,8 @@ class PostgresAcceleratorHook(ArrowEngineHook):
                 return state
             qualified = f"{schema_q}.{table_q}"
             state.columns = PostgresLiveSql(cursor).describe(qualified)
+            if not want_rows:
+                return state
             cursor.execute(f"SELECT count(*) FROM {qualified}")
             state.row_count = int(cursor.fetchone()[0])
             if want_watermark and dataset.time_column and state.row_count:
@@ -249,9 +330,13 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         cursor.execute(f"SELECT max({instant}) FROM {qualified}")
         return cursor.fetchone()[0]
 
-    def _stats(self, cursor: Any, dataset: Dataset, qualified: str) -> tuple[int, str | None]:
-        cursor.execute(f"SELECT count(*) FROM {qualified}")
-        total = int(cursor.fetchone()[0])
+    def _stats(
+        self, cursor: Any, dataset: Dataset, qualified: str, total: int | None = None
+    ) -> tuple[int, str | None]:
+        """Rows and watermark of the table; ``total`` when known (a full refresh ingested exactly that)."""
+        if total is None:
+            cursor.execute(f"SELECT count(*) FROM {qualified}")
+            total = int(cursor.fetchone()[0])
         watermark = None
         if dataset.time_column and total:
             columns = PostgresLiveSql(cursor).describe(qualified)
@@ -275,13 +360,15 @@ class PostgresAcceleratorHook(ArrowEngineHook):
             staged = f"{schema}.{staging}"
             # retention_sql and indexes on the staged table, before the live table's lock is taken.
             columns = [name for name, _ in sql.describe(staged)]
-            evict_and_index(sql, dataset, staged, columns, index_suffix=STAGED_INDEX_SUFFIX)
+            evicted = evict_and_index(sql, dataset, staged, columns, index_suffix=STAGED_INDEX_SUFFIX)
             # The swap: the live table's lock is taken here and released by the commit below.
             cursor.execute(f"DROP TABLE IF EXISTS {schema}.{table}")
             cursor.execute(f"ALTER TABLE {staged} RENAME TO {table}")
             indexes.rename_staged(sql, dataset, schema, STAGED_INDEX_SUFFIX)
             self._record(cursor, f"{schema}.{table}", stream.source_columns)
-            total, watermark = self._stats(cursor, dataset, f"{schema}.{table}")
+            # COPY put exactly the streamed rows into the new table, less what retention_sql evicted:
+            # no count(*) scan of it.
+            total, watermark = self._stats(cursor, dataset, f"{schema}.{table}", stream.rows - evicted)
             con.commit()
         return Written(stream.rows, total, watermark)
 
@@ -362,9 +449,9 @@ class PostgresAcceleratorHook(ArrowEngineHook):
 
     def naming(self, dataset: Dataset) -> tuple[str, str]:
         """OpenLineage's PostgreSQL naming: ``postgres://host:port`` and ``db.schema.table``."""
-        params = self._params(dataset)
-        namespace = f"postgres://{params.get('pg_host')}:{params.get('pg_port') or 5432}"
-        return namespace, f"{params.get('pg_db') or 'postgres'}.{self.schema(dataset)}.{dataset.name}"
+        params = self.settings(dataset)
+        port, db = self._server(params)
+        return f"postgres://{params['pg_host']}:{port}", f"{db}.{self.schema(dataset)}.{dataset.name}"
 
     def classify(self, err: Exception, dataset: str, doing: str) -> RefreshError | None:
         if not isinstance(err, adbc_driver_manager.Error):
@@ -372,7 +459,10 @@ class PostgresAcceleratorHook(ArrowEngineHook):
         sqlstate = str(getattr(err, "sqlstate", "") or "")
         message = f"Dataset {dataset}: {doing} in PostgreSQL failed: {err}"
         if not sqlstate and any(text in str(err) for text in TERMINAL_CONNECT_MESSAGES):
-            return TerminalRefreshError(message + " Check the dataset's pg_* params.", dataset=dataset)
+            return TerminalRefreshError(
+                message + f" Check the dataset's pg_* params (or its {CONN_ID_PARAM} connection).",
+                dataset=dataset,
+            )
         if sqlstate.startswith(LOCK_SQLSTATES):
             return SourceLockedError(message, dataset=dataset)
         if sqlstate.startswith(TRANSIENT_SQLSTATES) or (

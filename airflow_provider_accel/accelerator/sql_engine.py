@@ -128,8 +128,12 @@ class ArrowEngineHook(abc.ABC):
         """Remove what an interrupted refresh left (staging files or tables)."""
 
     @abc.abstractmethod
-    def inspect_live(self, dataset: Dataset, *, want_watermark: bool) -> LiveState:
-        """The live data's tables, the dataset's columns, row count and (if asked) watermark."""
+    def inspect_live(self, dataset: Dataset, *, want_watermark: bool, want_rows: bool = True) -> LiveState:
+        """The live data's tables, the dataset's columns, and (if asked) row count and watermark.
+
+        Without ``want_rows`` the row count stays 0: a full refresh replaces the table whatever it
+        holds, and counting a large live table is a full scan the load would wait for.
+        """
 
     @abc.abstractmethod
     def replace(self, dataset: Dataset, stream: ArrowStream, live: LiveState) -> Written:
@@ -192,7 +196,10 @@ class ArrowEngineHook(abc.ABC):
         try:
             with self.writer_lock(dataset):
                 self.recover(dataset)
-                live = self.inspect_live(dataset, want_watermark=strategy.reads_watermark)
+                # Only an append reads the live table's rows (an empty one means a full fetch).
+                live = self.inspect_live(
+                    dataset, want_watermark=strategy.reads_watermark, want_rows=strategy.reads_watermark
+                )
                 with contextlib.closing(self.fetcher.connect(":memory:")) as con:
                     plan = plan_fetch(dataset, strategy, refresh_sql, source, con, live, now, CountingReader)
                     # Read before the stream opens: DuckDB runs one result at a time on a connection.

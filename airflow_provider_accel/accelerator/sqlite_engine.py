@@ -209,7 +209,7 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
 
     # -- the live file ------------------------------------------------------------------------
 
-    def inspect_live(self, dataset: Dataset, *, want_watermark: bool) -> LiveState:
+    def inspect_live(self, dataset: Dataset, *, want_watermark: bool, want_rows: bool = True) -> LiveState:
         path = self.dataset_path(dataset)
         state = LiveState()
         if not path.exists():
@@ -228,6 +228,8 @@ class SQLiteAcceleratorHook(ArrowEngineHook):
                 return state
             table = quote_identifier(dataset.name)
             state.columns = SQLiteLiveSql(con).describe(table)
+            if not want_rows:
+                return state
             state.row_count = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
             if want_watermark and dataset.time_column and state.row_count:
                 state.watermark = self._read_watermark(con, dataset, state.columns)

@@ -284,7 +284,8 @@ SQLITE_PARAMS = Section(
     rejects_unknown=False,
 )
 
-# acceleration.params of the PostgreSQL engine (Spice's keys; pg_schema is this provider's own)
+# acceleration.params of the PostgreSQL engine (Spice's keys; pg_schema and postgres_conn_id, an
+# Airflow connection whose fields the explicit pg_* params override, are this provider's own)
 POSTGRES_PARAMS = Section(
     "acceleration.params",
     (
@@ -296,6 +297,7 @@ POSTGRES_PARAMS = Section(
         SpiceField("pg_sslmode", parse=p.choice("verify-full", "verify-ca", "require", "prefer", "disable")),
         SpiceField("pg_sslrootcert", parse=p.file_path),
         SpiceField("pg_schema", parse=p.text("a schema name")),
+        SpiceField("postgres_conn_id", parse=p.text("an Airflow connection id")),
         ignored("connection_pool_size", "each refresh opens its own PostgreSQL connection"),
     ),
     rejects_unknown=False,

@@ -379,11 +379,12 @@ def _parse_acceleration(raw: Any, dataset_ctx: FieldContext) -> Acceleration:
                 ctx.notice(
                     f"acceleration.params.{key} is not a {label} accelerator parameter here; it is ignored."
                 )
-    if engine is Engine.POSTGRES and not params.get("pg_host"):
+    if engine is Engine.POSTGRES and not params.get("pg_host") and not params.get("postgres_conn_id"):
         raise ctx.error(
             "params.pg_host",
             None,
-            "is required for engine postgres: the PostgreSQL server to accelerate into",
+            "is required for engine postgres: the PostgreSQL server to accelerate into "
+            "(or params.postgres_conn_id, an Airflow Postgres connection)",
         )
     if engine is Engine.SQLITE and mode is AccelerationMode.MEMORY:
         ctx.notice(

@@ -33,6 +33,8 @@ KEYS = {
     "datasets_status_p50_ms_1000",
     "snapshot_publish_overhead",
     "bootstrap_vs_refresh",
+    "postgres_full_vs_adbc_ingest",
+    "sqlite_full_vs_executemany",
     "rss_growth_1m_to_20m_default",
     "file_growth_appends",
     "file_growth_full",
@@ -90,7 +92,9 @@ def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path, migr
     assert len(results["memory"]["growth_with_memory_limit"]) == 1
     assert results["many_datasets"]["parse_one_task"]["dags"] < results["many_datasets"]["parse_all"]["dags"]
     assert results["snapshots"]["rows"] == 20_000 and results["snapshots"]["publish_seconds"] > 0
+    assert results["engines"]["rows"] == 10_000 and results["engines"]["postgres_adbc_ingest_s"] > 0
     readme = (out / "README.md").read_text()
     assert readme.startswith("# Benchmarks") and "## Snapshots" in readme
+    assert "## SQLite and PostgreSQL engines" in readme
     for plot in ("full_refresh.png", "append_vs_full.png", "memory.png", "endpoint_latency.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot

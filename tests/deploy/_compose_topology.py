@@ -47,6 +47,8 @@ SERVICE_URL_SETTINGS = (
 )
 #: Only meaningful to the official image's entrypoint.
 IMAGE_ONLY_SETTINGS = ("_PIP_ADDITIONAL_REQUIREMENTS",)
+#: The demo's accel-postgres connection: the native topology's spicepod accelerates nothing into it.
+DEMO_ONLY_SETTINGS = ("AIRFLOW_CONN_ACCEL_WAREHOUSE",)
 
 _DEFAULT = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*:-(.*)\}$")
 
@@ -108,7 +110,13 @@ def native_env(
     replaced here, never silently dropped.
     """
     source = common_env(compose)
-    known = set(SHARED_SETTINGS) | set(PATH_SETTINGS) | set(SERVICE_URL_SETTINGS) | set(IMAGE_ONLY_SETTINGS)
+    known = (
+        set(SHARED_SETTINGS)
+        | set(PATH_SETTINGS)
+        | set(SERVICE_URL_SETTINGS)
+        | set(IMAGE_ONLY_SETTINGS)
+        | set(DEMO_ONLY_SETTINGS)
+    )
     unknown = set(source) - known
     assert not unknown, (
         f"docker-compose.yaml sets {sorted(unknown)}: decide how the native topology uses them"

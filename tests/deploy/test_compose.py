@@ -13,6 +13,7 @@ from _compose_topology import (
     PATH_SETTINGS,
     SERVICE_URL_SETTINGS,
     SHARED_SETTINGS,
+    interpolated_default,
     load_compose,
     native_env,
     native_path,
@@ -270,3 +271,66 @@ def test_init_creates_the_fab_admin_and_viewer(services: dict[str, Any]) -> None
     script = "\n".join(services["airflow-init"]["command"])
     assert "airflow users create --role Viewer" in script
     assert '--username "$${_ACCEL_VIEWER_USERNAME}"' in script
+
+
+# -- the dataset accelerated into PostgreSQL, readable from outside the containers -----------------
+
+
+def _rendered_demo_spicepod() -> str:
+    """The spicepod airflow-init writes: the demo template, then the postgres dataset appended."""
+    demo = "/opt/accel/data/demo"
+    parts = ("examples/demo/spicepod.yaml", "examples/demo/spicepod.postgres.yaml")
+    return "\n".join((REPO / part).read_text().replace("{DEMO_DATA}", demo) for part in parts)
+
+
+def test_accel_postgres_is_its_own_server_published_to_the_host(services: dict[str, Any]) -> None:
+    """accel-postgres is not the metadata DB, keeps a volume, and publishes 5432 on a host port."""
+    server = services["accel-postgres"]
+    env = _env(server)
+    assert env["POSTGRES_DB"] == "accel" != _env(services["postgres"])["POSTGRES_DB"]
+    [published] = server["ports"]
+    host_port, container_port = re.split(r":(?![^{]*\})", published)
+    assert container_port == "5432" and interpolated_default(host_port) == "5433"
+    assert "/var/lib/postgresql/data" in _mounts(server)
+    assert "pg_isready" in " ".join(server["healthcheck"]["test"])
+    for name in WORKERS:  # the refreshes run there
+        assert services[name]["depends_on"]["accel-postgres"]["condition"] == "service_healthy", name
+
+
+def test_documented_psql_command_matches_the_server() -> None:
+    """The header's psql URI uses accel-postgres's user, password, database and published port."""
+    header = COMPOSE.read_text().split("\n---\n", 1)[0]
+    assert (
+        "psql postgresql://accel:accel@localhost:5433/accel -c 'SELECT count(*) FROM demo.taxi_trips_pg'"
+        in header
+    )
+
+
+def test_init_appends_the_postgres_dataset_and_the_image_ships_it(services: dict[str, Any]) -> None:
+    """airflow-init appends the postgres dataset's template, which the Dockerfile copies into the image."""
+    script = "\n".join(services["airflow-init"]["command"])
+    appended = r"/opt/accel/templates/spicepod\.postgres\.yaml \\\s+>> /opt/accel/spicepod/spicepod\.yaml"
+    assert re.search(appended, script)
+    dockerfile = DOCKERFILE.read_text()
+    assert "examples/demo/spicepod.postgres.yaml /opt/accel/templates/spicepod.postgres.yaml" in dockerfile
+
+
+def test_rendered_demo_accelerates_into_the_warehouse_connection(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rendered spicepod's taxi_trips_pg lands in accel-postgres through the compose connection."""
+    from airflow_provider_accel.accelerator.engines import hook_for, location
+    from airflow_provider_accel.spicepod.loader import parse_spicepod
+
+    pod = parse_spicepod(yaml.safe_load(_rendered_demo_spicepod()), strict=True)
+    assert [d.name for d in pod.accelerated_datasets] == ["taxi_trips", "taxi_trips_append", "taxi_trips_pg"]
+    dataset = next(d for d in pod.datasets if d.name == "taxi_trips_pg")
+    assert dataset.acceleration is not None and dataset.acceleration.engine.value == "postgres"
+    conn_id = dataset.acceleration.params["postgres_conn_id"]
+    uri = _env(compose["x-airflow-common"])[f"AIRFLOW_CONN_{conn_id.upper()}"]
+    server = _env(compose["services"]["accel-postgres"])
+    assert (
+        uri == f"postgres://{server['POSTGRES_USER']}:{server['POSTGRES_PASSWORD']}@accel-postgres:5432/accel"
+    )
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", uri)  # as every Airflow container has it
+    assert location(hook_for(dataset), dataset) == "accel-postgres:5432/accel.demo.taxi_trips_pg"

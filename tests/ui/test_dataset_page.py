@@ -74,6 +74,8 @@ def test_dataset_page_shows_config_chart_schema_and_escaped_preview(admin_page, 
     frame = open_dataset(admin_page, "notes")
     expect(frame.get_by_test_id("config-source")).to_have_text(f"file:{notes.source_dir}/notes.csv")
     expect(frame.get_by_test_id("config-mode")).to_have_text("full")
+    expect(frame.get_by_test_id("config-engine")).to_have_text("duckdb")
+    expect(frame.get_by_test_id("config-location")).to_have_text(str(notes.data_dir / "notes.duckdb"))
     expect(frame.get_by_test_id("config-schedule")).to_have_text("every 1h")
     expect(frame.get_by_test_id("fresh-lag")).to_contain_text("within interval")
     expect(frame.get_by_test_id("chart-bar")).to_have_count(3)

@@ -233,7 +233,8 @@ def _refresh_note(dataset: Dataset) -> str | None:
     "`file` ...), as Spice does; `format=csv` answers CSV with Spice's columns. Datasets whose refresh "
     "DAG the user may not read are left out. With `details=true` (an addition, used by the UI page) "
     "each accelerated dataset also has `acceleration`: its DAG, mode, schedule, whether the caller may "
-    "refresh it, the run in progress and the latest finished refresh.",
+    "refresh it, the run in progress and the latest finished refresh. With either, an accelerated "
+    "dataset's `properties` (Spice's map of custom properties) name its `engine` and `location`.",
     responses={
         200: {"content": {"text/plain": {"example": "from,name,replication_enabled,acceleration_enabled\n"}}},
         **_responses(400, 401, 403, 500),
@@ -287,6 +288,8 @@ def get_datasets(
                 item.status, item.error = "Error", damaged  # the file broke after its last refresh
         if d.dag_id in extra:
             item.acceleration = AccelerationDetails.model_validate(extra[d.dag_id])
+        if (status or details) and d.accelerated:
+            item.properties = service.engine_properties(d)
         items.append(item)
     for e in visible_errors:
         # Declared with acceleration but not servable: no DAG, so Spice's status for it is Error.

@@ -186,6 +186,13 @@ class DatasetItem(BaseModel):
         description="Only with ?details=true, for accelerated datasets: schedule, permission and the "
         "latest refreshes (not part of Spice's API).",
     )
+    properties: dict[str, Any] | None = Field(
+        default=None,
+        description="Spice's map of custom dataset properties. With ?status=true or ?details=true, for "
+        "accelerated datasets: `engine` (`duckdb`, `sqlite`, `postgres`) and `location`, where the data "
+        "lives (the file path, or `host:port/db.schema.table` for postgres; never a password), or "
+        "`location_error` when it cannot be told (an Airflow connection that does not exist).",
+    )
 
 
 #: ``GET /v1/datasets?format=csv`` columns: Spice's, in its order (``status`` only with ?status=true).

@@ -302,12 +302,34 @@ def file_error(dataset: Dataset) -> str | None:
     """Why a dataset whose last refresh succeeded cannot be served from its file now; ``None``: it can.
 
     Spice kept reporting a dataset healthy after its database was invalidated (Spice #13513); here
-    ``Ready`` also needs the file to read back (accelerator.health, cached per file version).
+    ``Ready`` also needs the file to read back (accelerator.health, cached per file version). The
+    check reads DuckDB files: the sqlite and postgres engines' data is not checked here.
     """
     from airflow_provider_accel import config
+    from airflow_provider_accel.accelerator.engines import engine_of
     from airflow_provider_accel.accelerator.health import file_health
+    from airflow_provider_accel.spicepod.model import Engine
 
+    if engine_of(dataset) is not Engine.DUCKDB:
+        return None
     return file_health(dataset, config.data_dir()).error
+
+
+def engine_properties(dataset: Dataset) -> dict[str, Any]:
+    """Spice's ``properties`` of an accelerated dataset: its engine and where the data lives.
+
+    ``location`` is a file path, or ``host:port/db.schema.table`` (read without the password); when it
+    cannot be told (an Airflow connection that does not exist) ``location_error`` says why instead.
+    """
+    from airflow_provider_accel.accelerator.engines import engine_of, hook_for, location
+    from airflow_provider_accel.exceptions import RefreshError
+
+    properties: dict[str, Any] = {"engine": engine_of(dataset).value}
+    try:
+        properties["location"] = location(hook_for(dataset), dataset)
+    except RefreshError as err:
+        properties["location_error"] = str(err)
+    return properties
 
 
 def latest_runs(session: Session, dag_ids: list[str], *, finished: bool = False) -> dict[str, DagRun]:
