@@ -41,6 +41,9 @@ class Scale:
     status_requests: int = 5
     #: Rows of the snapshot figures (bench/snapshots.py): full refresh, publish, bootstrap.
     snapshot_rows: int = 20_000
+    #: Table sizes the same new rows are appended to, and those rows (bench/appends.py).
+    append_sizes: tuple[int, ...] = (5_000, 50_000)
+    append_drop_rows: int = 500
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -85,6 +88,8 @@ SCALES: dict[str, Scale] = {
         parse_reps=3,
         status_requests=30,
         snapshot_rows=1_000_000,
+        append_sizes=(1_000_000, 10_000_000),
+        append_drop_rows=100_000,
     ),
     # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
@@ -105,5 +110,7 @@ SCALES: dict[str, Scale] = {
         parse_reps=5,
         status_requests=50,
         snapshot_rows=10_000_000,
+        append_sizes=(1_000_000, 10_000_000, 50_000_000),
+        append_drop_rows=100_000,
     ),
 }
