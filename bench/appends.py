@@ -25,22 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.refresh import TABLE, TIME_COLUMN, _fresh, hook
+from bench.refresh import TABLE, TIME_COLUMN, _fresh, dataset, hook
 
 #: Files of every base, whatever its size.
 BASE_FILES = 20
-
-
-def _dataset(source: Path) -> Any:
-    from airflow_provider_accel.spicepod.model import Acceleration, Dataset, RefreshMode
-
-    return Dataset(
-        from_=f"file:{source}",
-        name=TABLE,
-        params={"file_format": "parquet"},
-        time_column=TIME_COLUMN,
-        acceleration=Acceleration(refresh_mode=RefreshMode.APPEND),
-    )
 
 
 def source_dirs(work: Path, base_rows: int, drop_rows: int) -> tuple[Path, Path]:
@@ -77,7 +65,7 @@ def run(
     for size in sizes:
         base, plus = source_dirs(work, size, drop_rows)
         seed = _fresh(work / f"append_scale_seed_{size}")
-        hook(seed).refresh(_dataset(base), mode=RefreshMode.FULL)
+        hook(seed).refresh(dataset(str(base)), mode=RefreshMode.FULL)
         seeds[size] = (seed / f"{TABLE}.duckdb", base, plus)
     samples: dict[str, dict[str, list[float]]] = {str(s): {"append": [], "noop": []} for s in sizes}
     for rep in range(reps):
@@ -86,12 +74,12 @@ def run(
             out = _fresh(work / "append_scale_out")
             shutil.copyfile(seeded, out / seeded.name)
             h = hook(out)
-            h.refresh(_dataset(base), mode=RefreshMode.APPEND)  # untimed: the copy read whole, recorded
+            h.refresh(dataset(str(base)), mode=RefreshMode.APPEND)  # untimed: the copy read whole, recorded
             for kind in ("append", "noop"):
                 h = hook(out)
                 gc.collect()
                 started = time.perf_counter()
-                result = h.refresh(_dataset(plus), mode=RefreshMode.APPEND)
+                result = h.refresh(dataset(str(plus)), mode=RefreshMode.APPEND)
                 seconds = time.perf_counter() - started
                 expected = drop_rows if kind == "append" else 0
                 if result.rows != expected or result.total_rows != size + drop_rows:

@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_provider_accel.accelerator.layout import wal_file
+from airflow_provider_accel.accelerator.layout import replace_json, wal_file
 
 if TYPE_CHECKING:
     from airflow_provider_accel.spicepod.model import Dataset
@@ -98,14 +98,11 @@ def record(path: Path, dataset: Dataset, stamp: str | None) -> None:
     else:
         records[key] = {"live": current, "source": stamp}
     target = record_path(path)
-    temporary = target.with_name(target.name + ".tmp")
     try:
-        temporary.write_text(json.dumps(records, sort_keys=True))
-        temporary.replace(target)
+        replace_json(target, records)
     except OSError as err:
         # A record that cannot be written only costs the next append its shortcuts; a stale one
         # must not stay behind (its live identity would no longer match anyway).
         with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
             target.unlink(missing_ok=True)
         log.warning("Dataset %s: could not record the verified state in %s (%s)", dataset.name, target, err)
