@@ -28,5 +28,5 @@ from airflow.sdk.execution_time import supervisor, task_runner  # noqa: F401
 
 from airflow_provider_accel.accelerator import engines, hook  # noqa: F401
 from airflow_provider_accel.dags import factory  # noqa: F401
-from airflow_provider_accel.operators import cancellation, metrics, refresh  # noqa: F401
+from airflow_provider_accel.operators import cancellation, lineage, metrics, refresh  # noqa: F401
 from airflow_provider_accel.sources import file, registry  # noqa: F401
