@@ -283,8 +283,10 @@ class DuckDBAcceleratorHook(DuckDBHook):
             live = file_mode.fresh_live(dataset, path, live)  # mode file_create, on a new deploy
             # Taken before the source is read: a file that changes while it is read changes the stamp.
             stamp = verified.source_stamp(dataset, source.stamp()) if refresh_sql is None else None
+            # Only an append at or after a watermark (ADR 0009) re-reads rows it already has; one
+            # without a time_column appends every source row each time, as Spice does.
             unchanged = verified.source_unchanged(path, dataset, stamp)
-            if strategy.reads_watermark and live.row_count and unchanged:
+            if strategy.reads_watermark and live.watermark is not None and unchanged:
                 source.close()
                 return self._nothing_new(dataset, strategy, live, path, started)
             staging = staging_file(path)

@@ -9,9 +9,10 @@ block was read), the provider records, per dataset, beside the file (``<file>.ve
   the live table (:func:`.integrity.read_every_block`, a cost that grows with the table): DuckDB's
   own checksums were current when the provider last wrote or read the file.
 * a stamp of the source as that refresh read it (the dataset's definition and, for local files,
-  each file's identity, see :meth:`.Source.stamp`). An append (without ``refresh_sql``) whose live
-  file and source stamp are both unchanged has nothing new to read: every source row at or after
-  the watermark was fetched by that refresh. It commits nothing and reads no file footers.
+  each file's identity, see :meth:`.Source.stamp`). An append at or after a watermark (a
+  ``time_column``, without ``refresh_sql``) whose live file and source stamp are both unchanged has
+  nothing new to read: every source row at or after the watermark was fetched by that refresh. It
+  commits nothing and reads no file footers.
 
 A missing, unreadable or stale record only means the work is done again.
 """

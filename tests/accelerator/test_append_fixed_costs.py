@@ -8,7 +8,9 @@ from pathlib import Path
 from airflow_provider_accel.accelerator import duckdb_params, verified
 from airflow_provider_accel.accelerator.hook import DuckDBAcceleratorHook
 from airflow_provider_accel.accelerator.integrity import CORRUPT_SUFFIX
+from airflow_provider_accel.spicepod.model import RefreshMode
 
+from ._helpers import make_dataset
 from .test_append import accelerated, append_dataset, drop
 
 
@@ -88,3 +90,12 @@ class TestStatisticsAfterAppend:
         assert not duckdb_params.statistics_stale(1_000_000, 99_999)
         assert duckdb_params.statistics_stale(1_000_000, 100_000)
         assert duckdb_params.statistics_stale(0, 0)
+
+
+def test_append_without_time_column_still_appends_every_row(hook: DuckDBAcceleratorHook, src: Path) -> None:
+    """Without a time_column there is no watermark: an unchanged source is appended again in full."""
+    dataset = make_dataset("events", src, mode=RefreshMode.APPEND, params={"file_format": "parquet"})
+    drop(src, "d1", [(i, i, f"a{i}") for i in range(5)])
+    hook.refresh(dataset)
+    assert hook.refresh(dataset).rows == 5
+    assert len(accelerated(hook, dataset)) == 10
