@@ -42,6 +42,9 @@ KEYS = (
     "rss_growth_1m_to_20m_default",
     "file_growth_appends",
     "file_growth_full",
+    "append_100k_50m_vs_1m",
+    "append_noop_s",
+    "post_to_visible_p50_s",
 )
 #: Rows of the default-settings memory figure (no memory_limit set by hand) and of the growth runs
 #: (bench.growth: rows, runs), per scale. The issue's figure is 20M over 1M; smoke keeps the shape.
@@ -158,6 +161,18 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
     results["append"] = refresh.interleaved_append(taxi, work / "append", scale.reps, log=log)
     save_partial(results, out)
 
+    from bench import appends
+
+    sizes = ", ".join(f"{r:,}" for r in scale.append_sizes)
+    log(f"[3b] append {scale.append_drop_rows:,} rows into {sizes} rows; an append with no new rows")
+    stages.guarded(
+        results,
+        "append_scale",
+        log,
+        lambda: appends.run(work, scale.append_sizes, scale.append_drop_rows, scale.reps, log),
+    )
+    save_partial(results, out)
+
     log(f"[4] peak RSS at {', '.join(f'{r:,}' for r in scale.memory_rows)} rows (child processes)")
     mem: dict[str, Any] = {
         "by_source": {"parquet": {}, "postgres": {}, LIMITED: {}},
@@ -272,6 +287,9 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         "rss_growth_1m_to_20m_default": mem["growth_default"],
         "file_growth_appends": results["file_growth"].get("appends", {}).get("ratio"),
         "file_growth_full": results["file_growth"].get("full", {}).get("ratio"),
+        "append_100k_50m_vs_1m": results["append_scale"].get("largest_vs_smallest"),
+        "append_noop_s": results["append_scale"].get("noop_s"),
+        "post_to_visible_p50_s": results["endpoint"].get("e2e", {}).get("median_s", {}).get("total_s"),
     }
     results["summary_notes"] = {
         "full_vs_duckdb": (
@@ -288,6 +306,12 @@ def run(scale_name: str, out: Path, work: Path | None, skip: set[str]) -> dict[s
         ),
         "file_growth_appends": "file size after appends with retention / a fresh full load of the same rows",
         "file_growth_full": "file size after the full refreshes on a shared file / a fresh full load",
+        "append_100k_50m_vs_1m": (
+            f"append of {scale.append_drop_rows:,} rows into {max(scale.append_sizes):,} rows / into "
+            f"{min(scale.append_sizes):,} rows (bench/appends.py)"
+        ),
+        "append_noop_s": f"an append finding no new rows, into {max(scale.append_sizes):,} rows, in-process",
+        "post_to_visible_p50_s": "POST .../acceleration/refresh to its rows visible (stack scales only)",
     }
     results["duration_s"] = round(time.monotonic() - started, 1)
     from bench import report

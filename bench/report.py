@@ -25,6 +25,9 @@ GOALS = {
     "rss_growth_1m_to_20m_default": ("<=", 1.3, "peak RSS at 20M rows / at 1M, default settings (Parquet)"),
     "file_growth_appends": ("<=", 1.3, "file after 200 appends of 1% + 200 retention runs / fresh load"),
     "file_growth_full": ("<=", 1.1, "file after 200 full refreshes, shared file / fresh load"),
+    "append_100k_50m_vs_1m": ("<=", 1.3, "append of 100k rows into 50M rows / into 1M rows"),
+    "append_noop_s": ("<=", 0.25, "seconds: an append that finds no new rows, in-process"),
+    "post_to_visible_p50_s": ("<=", 1.5, "seconds: POST until the new rows are visible, embedded defaults"),
 }
 
 

@@ -44,6 +44,9 @@ class Scale:
     #: Rows of the engine figures (bench/engines.py): full refresh into PostgreSQL / SQLite against
     #: a bare adbc_ingest / executemany of the same data.
     engine_rows: int = 10_000
+    #: Table sizes the same new rows are appended to, and those rows (bench/appends.py).
+    append_sizes: tuple[int, ...] = (5_000, 50_000)
+    append_drop_rows: int = 500
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -89,6 +92,8 @@ SCALES: dict[str, Scale] = {
         status_requests=30,
         snapshot_rows=1_000_000,
         engine_rows=1_000_000,
+        append_sizes=(1_000_000, 10_000_000),
+        append_drop_rows=100_000,
     ),
     # The committed report: 10M-row full and append figures, memory from 1M to 20M rows.
     "large": Scale(
@@ -110,5 +115,7 @@ SCALES: dict[str, Scale] = {
         status_requests=50,
         snapshot_rows=10_000_000,
         engine_rows=10_000_000,
+        append_sizes=(1_000_000, 10_000_000, 50_000_000),
+        append_drop_rows=100_000,
     ),
 }

@@ -25,17 +25,25 @@ STARTUP_TIMEOUT = 300.0
 #: The settings the README recommends for on-demand refreshes (the "On-demand latency" section), as
 #: scripts/demo.sh and docker-compose.yaml use them. An idle scheduler sleeps
 #: ``scheduler_idle_sleep_time`` (Airflow's default: 1 s) between loops, and only a loop picks up
-#: the queued run a POST created. ``ACCEL_BENCH_AIRFLOW_DEFAULTS=1`` measures without them.
+#: the queued run a POST created. LocalExecutor's workers start from a forkserver that has imported
+#: what a refresh task needs (:mod:`airflow_provider_accel.preload`), so each task process, forked
+#: from a worker, inherits those imports. ``ACCEL_BENCH_AIRFLOW_DEFAULTS=1`` measures without them.
 ON_DEMAND_SETTINGS = {
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "airflow_provider_accel.preload",
 }
+
+
+def on_demand_settings() -> dict[str, str]:
+    """:data:`ON_DEMAND_SETTINGS`, or none with ``ACCEL_BENCH_AIRFLOW_DEFAULTS=1``."""
+    return {} if os.environ.get("ACCEL_BENCH_AIRFLOW_DEFAULTS") == "1" else dict(ON_DEMAND_SETTINGS)
 
 
 def airflow_env(home: Path, port: int = 8080) -> dict[str, str]:
     """The environment of every Airflow process of the bench (inherited ``AIRFLOW__*`` dropped)."""
     env = local_airflow_env(home, port=port, users=ROLES, secret=SECRET, pythonpath=REPO_ROOT)
-    if os.environ.get("ACCEL_BENCH_AIRFLOW_DEFAULTS") != "1":
-        env.update(ON_DEMAND_SETTINGS)
+    env.update(on_demand_settings())
     return env
 
 
@@ -63,6 +71,8 @@ class BenchAirflow(LocalAirflow):
             home, dag_file=DAG_FILE, passwords=dict([ADMIN]), roles=ROLES, secret=SECRET, pythonpath=REPO_ROOT
         )
         assert isinstance(stack, BenchAirflow)  # create() is a classmethod: cls's own type
+        # create() builds the processes' environment afresh (inherited AIRFLOW__* dropped).
+        stack.env.update(on_demand_settings())
         try:
             stack.start_all(STARTUP_TIMEOUT)
             stack.tokens["admin"] = stack.token(*ADMIN)

@@ -104,14 +104,19 @@ class InPlaceCommitter:
         try:
             run(con, f"ATTACH {sql_string(str(job.staging))} AS {STAGING_ALIAS} (READ_ONLY)")
             run(con, "BEGIN TRANSACTION")
+            appended = None
             if job.plan.replace:
                 run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {staged}")
                 written = int(scalar(con, f"SELECT count(*) FROM {table}"))
             else:
                 columns = tuple(c[0] for c in run(con, f"DESCRIBE {staged}"))
                 target = AppendTarget(job.dataset, table, staged, columns, job.plan.dedup_cutoff)
+                before = int(scalar(con, f"SELECT count(*) FROM {table}"))
                 written = job.plan.strategy.merge(DuckDBLiveSql(con), job.plan, target)
-            finish_table(con, job.dataset, table)  # sort, retention_sql, indexes, statistics
+                if not job.plan.conflict.deletes_rows:
+                    appended = (before, written)
+            # sort, retention_sql, indexes, statistics
+            finish_table(con, job.dataset, table, appended=appended)
             run(con, "COMMIT")
             return written
         except duckdb.Error:

@@ -8,7 +8,7 @@ staged rows enter the live table on an in-place append (:meth:`ConflictPolicy.in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_provider_accel.accelerator.timefilter import TimeColumn
 from airflow_provider_accel.spicepod.model import OnConflict
@@ -32,6 +32,9 @@ class AppendTarget:
 
 class ConflictPolicy:
     """No primary key: every incoming row is kept, except exact copies re-read in the overlap window."""
+
+    #: :meth:`insert` may delete live rows (so the table's statistics need recomputing).
+    deletes_rows: ClassVar[bool] = False
 
     def dedup_incoming(self, dataset: Dataset, select: str) -> str:
         """The fetch query, keeping only the incoming rows this policy lets through."""
@@ -95,6 +98,7 @@ class Upsert(_KeyedPolicy):
     """``upsert``: an incoming row replaces the accelerated row of its key."""
 
     keep_newest = True
+    deletes_rows = True
 
     def insert(self, sql: LiveSql, target: AppendTarget) -> int:
         match = self.key_match(target.dataset)

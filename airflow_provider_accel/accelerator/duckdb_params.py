@@ -6,7 +6,9 @@
 * ``on_refresh_sort_columns`` (``a ASC, b DESC``): after each refresh the table is rewritten in that
   order (``CREATE OR REPLACE TABLE ... ORDER BY``), so DuckDB's zone maps prune selective reads.
 * ``on_refresh_recompute_statistics`` (``enabled`` default, ``disabled``): ``ANALYZE`` the table after
-  each refresh. Measured: 0.58 s on a 5M-row, 4-column table whose load took 7.8 s (2 threads).
+  each refresh. Measured: 0.58 s on a 5M-row, 4-column table whose load took 7.8 s (2 threads). An
+  append that only inserts fewer rows than :data:`STALE_SHARE` of the table skips it (see
+  :func:`statistics_stale`).
 * ``on_full_refresh`` (``reuse_file`` | ``replace_file`` | ``checkpoint_file``): how a full refresh
   writes the file; see :class:`FullRefreshWrite`.
 """
@@ -119,6 +121,20 @@ def sort(con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str, columns: 
         return False
     run(con, f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} ORDER BY {order}")
     return True
+
+
+#: An append that inserts at least this share of the rows the table held re-analyzes it.
+STALE_SHARE = 0.1
+
+
+def statistics_stale(rows_before: int, rows_inserted: int) -> bool:
+    """Whether an insert-only append moved the table's statistics enough to ``ANALYZE`` it again.
+
+    DuckDB updates a table's min/max and distinct-count statistics as rows are inserted, so a small
+    append leaves them close; ``ANALYZE`` reads every row, a cost that follows the table, not the
+    append. Deletes (an upsert, retention) are not insert-only and always re-analyze.
+    """
+    return rows_inserted >= rows_before * STALE_SHARE
 
 
 def analyze(con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str) -> bool:

@@ -6,7 +6,10 @@ live table inside the transaction of an in-place write (an append, or a shared f
 1. ``on_refresh_sort_columns``: the table is rewritten in that order (:mod:`.duckdb_params`);
 2. ``retention_sql``: the rows it matches are deleted (:mod:`.retention`);
 3. ``indexes``: missing indexes are created; a violated unique index fails the refresh (:mod:`.indexes`);
-4. ``on_refresh_recompute_statistics``: ``ANALYZE`` (:mod:`.duckdb_params`).
+4. ``on_refresh_recompute_statistics``: ``ANALYZE`` (:mod:`.duckdb_params`). An append that only
+   inserted rows, fewer than a tenth of the table, keeps the statistics DuckDB maintains as it
+   inserts: ``ANALYZE`` reads the whole table, which would make every small append cost what the
+   table holds rather than what it adds.
 
 Every step is SQL on the connection it is given, so any engine that runs these statements in one
 transaction (or one staging database) gets the same semantics: the SQLite and PostgreSQL engines run
@@ -31,12 +34,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def finish_table(con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str) -> int:
-    """Sort, evict by retention_sql, index and analyze ``table`` (quoted); returns the rows evicted."""
+def finish_table(
+    con: duckdb.DuckDBPyConnection, dataset: Dataset, table: str, *, appended: tuple[int, int] | None = None
+) -> int:
+    """Sort, evict by retention_sql, index and analyze ``table`` (quoted); returns the rows evicted.
+
+    ``appended``: (rows the table held, rows inserted) of an in-place append that deleted nothing;
+    ``None`` when the table was built, rebuilt or had rows replaced.
+    """
     columns = [name for name, _ in describe(con, table)]
     duckdb_params.sort(con, dataset, table, columns)
     evicted = evict_and_index(DuckDBLiveSql(con), dataset, table, columns)
-    duckdb_params.analyze(con, dataset, table)
+    if appended is None or evicted or duckdb_params.statistics_stale(*appended):
+        duckdb_params.analyze(con, dataset, table)
     return evicted
 
 

@@ -34,7 +34,7 @@ import duckdb
 from airflow.providers.duckdb.hooks.duckdb import DuckDBHook
 
 from airflow_provider_accel import config
-from airflow_provider_accel.accelerator import duckdb_params, file_mode, integrity, schema_change
+from airflow_provider_accel.accelerator import duckdb_params, file_mode, integrity, schema_change, verified
 from airflow_provider_accel.accelerator import retention as retention_policy
 from airflow_provider_accel.accelerator.committers import (
     IN_PLACE,
@@ -273,8 +273,22 @@ class DuckDBAcceleratorHook(DuckDBHook):
         with writer_lock(path, self.lock_timeout, dataset=dataset.name):
             self._recover_interrupted_write(path, dataset)
             # A corrupt live file is moved aside here (the refresh then rebuilds it from the source).
-            live = integrity.inspect_live_checked(self, path, dataset, append=strategy.reads_watermark)
+            live = integrity.inspect_live_checked(
+                self,
+                path,
+                dataset,
+                append=strategy.reads_watermark,
+                verified=verified.live_unchanged(path, dataset),
+            )
             live = file_mode.fresh_live(dataset, path, live)  # mode file_create, on a new deploy
+            # Taken before the source is read: a file that changes while it is read changes the stamp.
+            stamp = verified.source_stamp(dataset, source.stamp()) if refresh_sql is None else None
+            # Only an append at or after a watermark (ADR 0009) re-reads rows it already has; one
+            # without a time_column appends every source row each time, as Spice does.
+            unchanged = verified.source_unchanged(path, dataset, stamp)
+            if strategy.reads_watermark and live.watermark is not None and unchanged:
+                source.close()
+                return self._nothing_new(dataset, strategy, live, path, started)
             staging = staging_file(path)
             try:
                 job = self._stage(dataset, strategy, refresh_sql, source, live, now, staging, path)
@@ -289,6 +303,7 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 self._after_commit(job, outcome)
                 file_mode.record(dataset, path)
                 schema_change.record_source(path, dataset, self.source_columns)
+                verified.record(path, dataset, stamp)
             except (duckdb.Error, OSError) as err:
                 needed = integrity.staged_size(staging) * 2
                 classified = integrity.classify(err, dataset.name, "refresh", path, needed_bytes=needed)
@@ -310,6 +325,27 @@ class DuckDBAcceleratorHook(DuckDBHook):
             watermark=outcome.watermark,
             path=str(path),
             refresh_sql=refresh_sql,
+        )
+
+    def _nothing_new(
+        self, dataset: Dataset, strategy: RefreshStrategy, live: LiveState, path: Path, started: float
+    ) -> RefreshResult:
+        """An append whose source and live file are as its last refresh left them: nothing to fetch."""
+        log.info(
+            "Dataset %s: the source is unchanged since the last refresh (%s); no new rows to append",
+            dataset.name,
+            path.name,
+        )
+        return RefreshResult(
+            dataset=dataset.name,
+            mode=strategy.mode.value,
+            rows=0,
+            bytes=0,
+            duration_ms=round((time.monotonic() - started) * 1000),
+            total_rows=live.row_count,
+            watermark=None if live.watermark is None else str(live.watermark),
+            path=str(path),
+            refresh_sql=None,
         )
 
     def _recover_interrupted_write(self, path: Path, dataset: Dataset) -> None:
@@ -366,8 +402,14 @@ class DuckDBAcceleratorHook(DuckDBHook):
             with self._live_writer(path, dataset.name):
                 pass
 
-    def _inspect_live(self, path: Path, dataset: Dataset, *, want_watermark: bool) -> LiveState:
-        """What the live file holds: its tables, this dataset's columns, rows and watermark."""
+    def _inspect_live(
+        self, path: Path, dataset: Dataset, *, want_watermark: bool, read_blocks: bool = False
+    ) -> LiveState:
+        """What the live file holds: its tables, this dataset's columns, rows and watermark.
+
+        ``read_blocks``: read every block of the table too (on the same connection), so that a
+        damaged block raises here (:func:`.integrity.read_every_block`).
+        """
         state = LiveState()
         if not path.exists():
             return state
@@ -389,6 +431,8 @@ class DuckDBAcceleratorHook(DuckDBHook):
                 state.row_count = scalar(con, f"SELECT count(*) FROM {table}")
                 if want_watermark and dataset.time_column and state.row_count:
                     state.watermark = self._read_watermark(con, dataset, state.columns)
+                if read_blocks:
+                    integrity.read_every_block(con, table)
         except duckdb.Error as err:
             raise classify_duckdb_error(err, dataset.name, f"reading {path}") from err
         finally:

@@ -327,22 +327,17 @@ def live_stats(hook: Any, dataset: Dataset) -> Callable[[Path], Stats]:
     return read
 
 
-def inspect_live_checked(hook: Any, path: Path, dataset: Dataset, *, append: bool) -> Any:
+def inspect_live_checked(hook: Any, path: Path, dataset: Dataset, *, append: bool, verified: bool) -> Any:
     """The hook's view of the live file, with a corrupt file moved aside (then: an empty state).
 
-    For an append every block of the live table is read too, since its rows are kept.
+    For an append every block of the live table is read too, since its rows are kept, unless the
+    file is ``verified``: unchanged since the provider last wrote or read it whole
+    (:mod:`.verified`), so that an append's cost does not grow with the table it appends to.
     """
     from airflow_provider_accel.accelerator.hook import LiveState
-    from airflow_provider_accel.sql.refresh_sql import quote_identifier
 
     try:
-        live = hook._inspect_live(path, dataset, want_watermark=append)
-        if append and live.table_exists:
-            con = hook._connect_live(path, read_only=True, dataset=dataset.name)
-            try:
-                read_every_block(con, quote_identifier(dataset.name))
-            finally:
-                con.close()
+        live = hook._inspect_live(path, dataset, want_watermark=append, read_blocks=append and not verified)
         return live
     except (RefreshError, duckdb.Error) as err:
         cause = err if isinstance(err, duckdb.Error) else err.__cause__

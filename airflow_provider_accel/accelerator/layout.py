@@ -20,6 +20,7 @@ import contextlib
 import errno
 import fcntl
 import glob
+import json
 import logging
 import os
 import re
@@ -81,6 +82,18 @@ def remove_staging_leftovers(path: Path) -> list[Path]:
     if removed:
         log.info("Removed %s staging file(s) left by an interrupted refresh of %s", len(removed), path)
     return removed
+
+
+def replace_json(target: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``target`` through a temporary file renamed over it (readers see
+    the old record or the new one). On an error nothing is left behind and the error is raised."""
+    temporary = target.with_name(target.name + ".tmp")
+    try:
+        temporary.write_text(json.dumps(data, sort_keys=True))
+        temporary.replace(target)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def fsync_path(path: Path) -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airflow_provider_accel.accelerator.layout import replace_json
 from airflow_provider_accel.exceptions import TerminalRefreshError
 from airflow_provider_accel.spicepod.model import OnSchemaChange
 from airflow_provider_accel.sql.refresh_sql import quote_identifier
@@ -235,14 +236,11 @@ def record_source(path: Path, dataset: Dataset, columns: Columns) -> None:
     records = _records(path)
     records[dataset.name.casefold()] = [[name, type_] for name, type_ in columns]
     target = _record_file(path)
-    temporary = target.with_name(target.name + ".tmp")
     try:
-        temporary.write_text(json.dumps(records, sort_keys=True))
-        temporary.replace(target)
+        replace_json(target, records)
     except OSError as err:
         # The refresh has committed; a record that cannot be written (a full disk) must not fail it,
         # nor stay stale: without a record the next full refresh makes no comparison.
-        temporary.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         log.warning("Dataset %s: could not record the source's columns in %s (%s)", dataset.name, target, err)
 

@@ -102,5 +102,14 @@ class Source(ABC):
     def scan(self, request: ScanRequest, con: duckdb.DuckDBPyConnection) -> SourceScan:
         """Start reading. Raises TransientRefreshError or TerminalRefreshError on failure."""
 
+    def stamp(self) -> str | None:
+        """A digest of the source's current content that changes whenever its rows may have.
+
+        ``None`` (the default): not known without reading it. Taken before the source is read; an
+        append whose live file and stamp are as its last refresh left them reads nothing
+        (:mod:`airflow_provider_accel.accelerator.verified`).
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections held by the last scan."""

@@ -14,6 +14,7 @@ columns; without it (Spice's default) they are not read as columns.
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 from pathlib import Path, PurePath
@@ -88,6 +89,10 @@ class FileSource(Source):
         super().__init__(dataset)
         #: The files the last scan read (for logs and tests).
         self.files_read: list[str] = []
+        # One refresh lists the files and reads their footers for the schema once, not at each
+        # step that asks (both are cleared by close(), which ends every refresh).
+        self._files: list[str] | None = None
+        self._schema: pa.Schema | None = None
 
     @property
     def path(self) -> str:
@@ -122,6 +127,11 @@ class FileSource(Source):
 
     def files(self) -> list[str]:
         """The files to read, sorted; a terminal error when there are none."""
+        if self._files is None:
+            self._files = self._list_files()
+        return self._files
+
+    def _list_files(self) -> list[str]:
         path = self.path
         fmt = self.file_format
         if os.path.isdir(path):
@@ -131,9 +141,9 @@ class FileSource(Source):
             found = [
                 str(p)
                 for p in sorted(root.rglob("*"))
-                if p.is_file()
-                and _EXTENSIONS.get(p.suffix.lower()) == fmt
+                if _EXTENSIONS.get(p.suffix.lower()) == fmt  # before is_file(): no stat for the others
                 and not is_hidden(p.relative_to(root))
+                and p.is_file()
             ]
         elif glob.has_magic(path):
             found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
@@ -193,7 +203,27 @@ class FileSource(Source):
             return files
         return [f for f in files if f in chosen]
 
+    def stamp(self) -> str | None:
+        """Each file's path, inode, size and modification time: a rewritten or new file changes it."""
+        digest = hashlib.sha256()
+        for name in self.files():
+            try:
+                stat = os.stat(name)
+            except OSError:
+                return None  # gone while listing: let the scan report it
+            digest.update(f"{name}\0{stat.st_ino}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        self._files = None
+        self._schema = None
+
     def schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
+        if self._schema is None:
+            self._schema = self._read_schema(con)
+        return self._schema
+
+    def _read_schema(self, con: duckdb.DuckDBPyConnection) -> pa.Schema:
         try:
             return con.sql(f"SELECT * FROM ({self._relation_sql()}) LIMIT 0").to_arrow_table().schema
         except duckdb.IOException as err:

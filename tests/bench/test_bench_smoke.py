@@ -38,7 +38,12 @@ KEYS = {
     "rss_growth_1m_to_20m_default",
     "file_growth_appends",
     "file_growth_full",
+    "append_100k_50m_vs_1m",
+    "append_noop_s",
+    "post_to_visible_p50_s",
 }
+#: Measured on a real Airflow stack only (the small and large scales): None at the smoke scale.
+STACK_ONLY_KEYS = {"post_to_visible_p50_s"}
 
 
 @pytest.mark.slow
@@ -78,7 +83,10 @@ def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path, migr
     last = proc.stdout.strip().splitlines()[-1]
     summary = json.loads(last)
     assert set(summary) == KEYS
+    assert all(summary[key] is None for key in STACK_ONLY_KEYS), summary
     for key, value in summary.items():
+        if key in STACK_ONLY_KEYS:
+            continue
         assert isinstance(value, int | float) and math.isfinite(value) and value > 0, (
             key,
             value,
@@ -93,6 +101,7 @@ def test_bench_smoke_prints_every_key_and_writes_the_report(tmp_path: Path, migr
     assert results["many_datasets"]["parse_one_task"]["dags"] < results["many_datasets"]["parse_all"]["dags"]
     assert results["snapshots"]["rows"] == 20_000 and results["snapshots"]["publish_seconds"] > 0
     assert results["engines"]["rows"] == 10_000 and results["engines"]["postgres_adbc_ingest_s"] > 0
+    assert results["append_scale"]["sizes"] == [5_000, 50_000] and results["append_scale"]["drop_rows"] == 500
     readme = (out / "README.md").read_text()
     assert readme.startswith("# Benchmarks") and "## Snapshots" in readme
     assert "## SQLite and PostgreSQL engines" in readme

@@ -19,8 +19,14 @@ from airflow_provider_accel.spicepod.model import RefreshMode, TimeFormat
 
 from ._data import files_under, fill_disk, write_events
 
-# The file, its lock, an in-place write's intent, and the source columns of the last refresh.
-KEPT = {"events.duckdb", "events.duckdb.lock", "events.duckdb.intent", "events.duckdb.source_columns.json"}
+# The file, its lock, an in-place write's intent, the source columns and verified state of the last refresh.
+KEPT = {
+    "events.duckdb",
+    "events.duckdb.lock",
+    "events.duckdb.intent",
+    "events.duckdb.source_columns.json",
+    "events.duckdb.verified.json",
+}
 
 
 def _dataset(src: Path, mode: RefreshMode = RefreshMode.FULL, retention: dt.timedelta | None = None):  # type: ignore[no-untyped-def]
