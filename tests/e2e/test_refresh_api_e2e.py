@@ -140,4 +140,6 @@ def test_list_with_status(stack):
         "replication_enabled": False,
         "acceleration_enabled": True,
         "status": "Ready",
+        # Spice's map of custom properties: the engine and where its data lives (docs/api.md).
+        "properties": {"engine": "duckdb", "location": str(stack.home / "accel" / "trips.duckdb")},
     }
