@@ -12,6 +12,12 @@ SIGTERM and deletes this process's staging files of the dataset file (``<file>.s
 That is safe at any point: the live file is never touched, and a refresh whose staging file is
 gone can only fail (its swap or copy finds no file), which is what a cancelled refresh does.
 
+DuckDB, still loading in the main thread, would go on writing and re-create the staging file's WAL
+by name until the supervisor's SIGKILL. So if the refresh has not ended :data:`TERMINATION_GRACE`
+after the SIGTERM (a handler between bytecodes ends it sooner), the watcher deletes the staging
+files once more and ends the process itself with SIGKILL, as the supervisor would 5 s later: a
+SIGKILL at any moment leaves the before or the after state (the crash trials prove it).
+
 The same holds for a SQLite dataset (its staging files sit next to its ``.sqlite`` file). A PostgreSQL
 refresh stages inside its transaction: a killed process's connection drops, the server rolls the
 transaction back, and no staging table stays (``path`` is ``None``: nothing to guard).
@@ -31,6 +37,10 @@ from airflow_provider_accel.accelerator.layout import STAGING_MARK
 
 log = logging.getLogger(__name__)
 
+#: Seconds a terminated refresh may take to end by itself (its Python SIGTERM handler) before the
+#: guard ends it: a refresh inside one DuckDB call would only be SIGKILLed by the supervisor later.
+TERMINATION_GRACE = 0.5
+
 
 def _own_staging_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}{STAGING_MARK}{os.getpid()}-*"))
@@ -47,8 +57,12 @@ def discard_own_staging(path: Path) -> list[Path]:
 
 
 @contextlib.contextmanager
-def discard_staging_on_termination(path: Path | None) -> Iterator[None]:
-    """While the block runs, SIGTERM deletes this process's staging files of ``path`` at once."""
+def discard_staging_on_termination(path: Path | None, *, end_if_stuck: bool = True) -> Iterator[None]:
+    """While the block runs, SIGTERM deletes this process's staging files of ``path`` at once.
+
+    ``end_if_stuck``: if the block has not ended :data:`TERMINATION_GRACE` after the SIGTERM, end the
+    process with SIGKILL (a refresh task's case; tests of the guard in their own process turn it off).
+    """
     if path is None or threading.current_thread() is not threading.main_thread():
         yield  # the wakeup fd belongs to the main thread; nothing to guard elsewhere
         return
@@ -79,6 +93,9 @@ def discard_staging_on_termination(path: Path | None) -> Iterator[None]:
                     len(removed),
                     path,
                 )
+                if end_if_stuck and not stop.wait(TERMINATION_GRACE):  # inside the engine: it writes on
+                    discard_own_staging(path)
+                    os.kill(os.getpid(), signal.SIGKILL)
 
     watcher = threading.Thread(target=watch, name="accel-staging-guard", daemon=True)
     watcher.start()

@@ -1,11 +1,15 @@
 """Cancel and replace on the real deployment (api-server, scheduler, dag-processor, triggerer).
 
-The big dataset is a 10M-row CSV generated locally (about 200 MB): large enough that its refresh is
-still loading when the test cancels it right after the staging file appears.
+The big dataset is a 10M-row CSV generated locally (about 200 MB). Its refresh is cancelled while
+it loads: the test freezes the task process (SIGSTOP) once its staging file appears, cancels, and
+lets it go on (SIGCONT) only once the supervisor's SIGTERM is pending, so the cancel always lands
+mid-load however fast the machine loads 10M rows.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -104,6 +108,28 @@ def wait_process_gone(pid: int, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
+def wait_sigterm_pending(pid: int, timeout: float = 60) -> None:
+    """Wait until a SIGTERM is pending for the (stopped) process ``pid``, or the process is gone."""
+    bit = 1 << (signal.SIGTERM - 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return
+        pending = {
+            k: int(v, 16)
+            for k, v in (line.split(":\t") for line in status.splitlines())
+            if k in ("SigPnd", "ShdPnd")
+        }
+        if any(mask & bit for mask in pending.values()):
+            return
+        assert time.monotonic() < deadline, (
+            f"no SIGTERM reached task process {pid} {timeout}s after the cancel"
+        )
+        time.sleep(0.1)
+
+
 def task_state(stack: Any, dag_id: str, run_id: str) -> str:
     with stack.client() as client:
         return str(
@@ -122,9 +148,14 @@ def test_cancel_a_running_10m_row_refresh(stack):
         time.sleep(0.05)
     # The staging file is <file>.staging-<pid>-<token>: the pid of the task process writing it.
     task_pid = int(staging_files(stack, "big")[0].name.split(".staging-")[1].split("-")[0])
-    response = delete(stack, "big", run_id)
-    assert response.status_code == 200, response.text
-    assert response.json()["cancelled_by"] == "admin"
+    os.kill(task_pid, signal.SIGSTOP)  # mid-load until the cancel's SIGTERM is on its way
+    try:
+        response = delete(stack, "big", run_id)
+        assert response.status_code == 200, response.text
+        assert response.json()["cancelled_by"] == "admin"
+        wait_sigterm_pending(task_pid)
+    finally:
+        os.kill(task_pid, signal.SIGCONT)
     status = wait_state(stack, "big", run_id, ("failed", "success"), timeout=10)
     assert status["state"] == "failed" and status["error"].startswith("Refresh cancelled by admin")
     assert task_state(stack, "accelerate_big", run_id) == "failed"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ def _sigterm_inside_the_guard(live: Path, own: Path) -> list[int]:
     received: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
     try:
-        with discard_staging_on_termination(live):
+        with discard_staging_on_termination(live, end_if_stuck=False):  # never SIGKILL pytest
             os.kill(os.getpid(), signal.SIGTERM)
             deadline = time.monotonic() + 10
             while own.exists() and time.monotonic() < deadline:
@@ -44,7 +47,7 @@ def test_sigterm_inside_the_block_deletes_own_staging_files_only(tmp_path: Path)
 def test_outside_the_block_nothing_is_deleted(tmp_path: Path) -> None:
     """After the block the wakeup fd is restored: a later SIGTERM deletes nothing."""
     live = tmp_path / "t.duckdb"
-    with discard_staging_on_termination(live):
+    with discard_staging_on_termination(live, end_if_stuck=False):
         pass
     own = tmp_path / f"t.duckdb.staging-{os.getpid()}-abc"
     own.write_bytes(b"x")
@@ -85,3 +88,35 @@ def test_sigterm_deletes_a_sqlite_refresh_staging_file(tmp_path: Path) -> None:
     own.write_bytes(b"x")
     assert _sigterm_inside_the_guard(live, own) == [signal.SIGTERM]
     assert not own.exists() and live.read_bytes() == b"live"
+
+
+STUCK_REFRESH = """
+import os, signal, sys, duckdb
+from pathlib import Path
+from airflow_provider_accel.operators.cancellation import discard_staging_on_termination
+
+live = Path(sys.argv[1])
+signal.signal(signal.SIGTERM, lambda signum, frame: None)  # as the task runner's: Python-level only
+staging = live.with_name(f"{live.name}.staging-{os.getpid()}-abc")
+with discard_staging_on_termination(live):
+    con = duckdb.connect(str(staging))  # the staging file and its WAL, written by DuckDB
+    con.execute("CREATE TABLE t AS SELECT 1 AS i")
+    print("loading", flush=True)
+    con.execute("SELECT count(*) FROM range(100000000000) a")  # minutes inside one DuckDB call
+print("returned", flush=True)
+"""
+
+
+def test_a_refresh_stuck_in_duckdb_is_ended_and_leaves_no_staging_file(tmp_path: Path) -> None:
+    """SIGTERM while the main thread is inside one DuckDB call: staging files go and the process
+    ends itself with SIGKILL (DuckDB would re-create the staging WAL until the supervisor's kill)."""
+    live = tmp_path / "big.duckdb"
+    live.write_bytes(b"live")
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(STUCK_REFRESH), str(live)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "loading"
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(timeout=60) == -signal.SIGKILL
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.duckdb"]
+    assert live.read_bytes() == b"live"
