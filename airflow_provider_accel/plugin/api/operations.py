@@ -267,16 +267,15 @@ def get_dataset_table(
         "total_rows": None,
     }
     from airflow_provider_accel.accelerator.engines import arrow_hook_for, engine_of
-    from airflow_provider_accel.exceptions import RefreshError
     from airflow_provider_accel.spicepod.model import Engine
 
     if engine_of(dataset) is not Engine.DUCKDB:
-        hook = arrow_hook_for(dataset)
-        try:
-            body["location"] = hook.location(dataset)
-        except RefreshError as err:  # e.g. its Airflow connection does not exist: say so, no preview
-            body["location_error"] = str(err)
+        # Where it lives, as the status listing says it (or why not, e.g. a missing connection).
+        where = service.engine_properties(dataset)
+        body.update({key: value for key, value in where.items() if key != "engine"})
+        if "location_error" in where:  # no server to preview
             return body
+        hook = arrow_hook_for(dataset)
         columns_, total, preview = hook.preview(dataset, limit)
         body["columns"] = [{"name": n, "type": t} for n, t in columns_]
         body["total_rows"] = total
