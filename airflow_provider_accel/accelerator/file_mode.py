@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from airflow_provider_accel.accelerator.layout import replace_json
 from airflow_provider_accel.spicepod.model import AccelerationMode
 
 if TYPE_CHECKING:
@@ -75,7 +76,4 @@ def record(dataset: Dataset, path: Path) -> None:
         return
     records = _records(path)
     records[dataset.name.casefold()] = fingerprint(dataset)
-    target = record_path(path)
-    temporary = target.with_name(target.name + ".tmp")
-    temporary.write_text(json.dumps(records, sort_keys=True))
-    temporary.replace(target)
+    replace_json(record_path(path), records)
